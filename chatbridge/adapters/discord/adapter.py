@@ -1,0 +1,200 @@
+"""The Discord adapter: gateway messages in, REST replies out, through the shared relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from asgiref.sync import sync_to_async
+from channels.layers import BaseChannelLayer
+from django.conf import settings
+from django.db import DatabaseError
+
+from chatbridge.adapters.discord.messages import chat_event
+from chatbridge.adapters.discord.sender import DiscordSender
+from chatbridge.adapters.errors import AdapterFatal
+from chatbridge.adapters.relay import Relay
+from chatbridge.adapters.status import AdapterStatus, State
+from chatbridge.adapters.tasks import run_until_failure
+from chatbridge.channel_settings import ChannelSettingsCache, settings_cache
+from chatbridge.clock import Clock, SystemClock
+from chatbridge.config import DiscordConfig, RateLimit
+from chatbridge.cooldowns import Cooldowns
+
+log = logging.getLogger("chatbridge.discord")
+
+HOW_TO = "see 'Connecting to Discord' in the README"
+# Gateway close codes a reconnect cannot fix: bad token, bad or disallowed intents.
+FATAL_CLOSE_CODES = {
+    4004: "Discord refused DISCORD_TOKEN at the gateway",
+    4013: "Discord refused the bot's intents",
+    4014: "the Message Content intent is not enabled for this bot in the developer portal",
+}
+
+
+def channel_label(message: discord.Message) -> str:
+    if message.guild is None:
+        return f"DM {message.author.name}"
+    return f"{message.guild.name} #{getattr(message.channel, 'name', message.channel.id)}"
+
+
+def point_discord_at(config: DiscordConfig) -> None:
+    # discord.py reads these class attributes for every request and connection.
+    discord.http.Route.BASE = config.api_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+
+
+class DiscordClient(discord.Client):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        # The bot never joins voice: spare the streamer two warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: also switched on in the developer portal
+        intents.members = False  # no member chunking: the bot reads messages, not rosters
+        intents.presences = False
+        super().__init__(intents=intents, max_messages=None)
+        self.adapter = adapter
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.on_message(message)
+
+    async def on_connect(self) -> None:
+        await self.adapter.on_connected()
+
+    async def on_resumed(self) -> None:
+        await self.adapter.on_connected()
+
+    async def on_disconnect(self) -> None:
+        await self.adapter.on_disconnected()
+
+
+class DiscordAdapter:
+    platform = "discord"
+
+    def __init__(
+        self,
+        config: DiscordConfig,
+        *,
+        layer: BaseChannelLayer | None = None,
+        clock: Clock | None = None,
+        channel_settings: ChannelSettingsCache = settings_cache,
+    ) -> None:
+        self.config = config
+        self.layer = layer
+        self.clock = clock or SystemClock()
+        self.channel_settings = channel_settings
+        self.status = AdapterStatus(self.platform)
+        self.cooldowns = Cooldowns(clock=self.clock.now)
+        self.allowed = frozenset(config.channels)
+        self.client: DiscordClient | None = None
+        self.relay: Relay | None = None
+        self.connected = asyncio.Event()
+        self._bot_id = 0
+        self._stopping = False
+        self._seen_channels: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def secrets(self) -> tuple[str, ...]:
+        return self.config.secrets()
+
+    def rate(self, channel: str) -> RateLimit:
+        return self.config.rate_limit
+
+    async def run(self) -> None:
+        point_discord_at(self.config)
+        await sync_to_async(self.channel_settings.ensure)(self.platform, self.config.channels)
+        client = self.client = DiscordClient(self)
+        relay = self.relay = Relay(
+            self.platform,
+            send=DiscordSender(client),
+            rate=self.rate,
+            status=self.status,
+            bot_names=(settings.BOT_NAME,),
+            layer=self.layer,
+            clock=self.clock,
+            settings=self.channel_settings,
+            cooldowns=self.cooldowns,
+        )
+        self._stopping = False
+        await self.status.set_state(State.STARTING)
+        try:
+            try:
+                await client.login(self.config.token)
+            except discord.LoginFailure:
+                raise AdapterFatal(f"Discord refused DISCORD_TOKEN (HTTP 401) ({HOW_TO})") from None
+            if client.user is not None:
+                self._bot_id = client.user.id
+                relay.bot_names = (settings.BOT_NAME, client.user.name, client.user.display_name)
+            await run_until_failure(self._connect(client), relay.run())
+        finally:
+            self._stopping = True  # closing our own connection is not losing it
+            self.connected.clear()
+            await relay.close()
+            await client.close()
+
+    async def _connect(self, client: DiscordClient) -> None:
+        try:
+            # discord.py reconnects (and resumes) on its own; it raises only what it cannot fix.
+            await client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:
+            raise AdapterFatal(f"{FATAL_CLOSE_CODES[4014]} ({HOW_TO})") from None
+        except discord.ConnectionClosed as exc:
+            if exc.code in FATAL_CLOSE_CODES:
+                raise AdapterFatal(
+                    f"{FATAL_CLOSE_CODES[exc.code]} (close code {exc.code}) ({HOW_TO})"
+                ) from None
+            raise
+        raise ConnectionError("Discord gateway connection closed")
+
+    def accepts(self, message: discord.Message) -> bool:
+        if message.author.bot or message.webhook_id is not None:
+            return False  # other bots, webhooks, and the bot itself
+        if message.guild is None:
+            return self.config.allow_dms
+        if not self.allowed:
+            return True
+        channel = message.channel
+        parent = getattr(channel, "parent_id", None)  # a thread counts as its channel
+        return str(channel.id) in self.allowed or (parent is not None and str(parent) in self.allowed)
+
+    async def on_message(self, message: discord.Message) -> None:
+        try:
+            if self.relay is None or not self.accepts(message):
+                return
+            self._note_channel(message)
+            await self.relay.incoming(chat_event(message, self._bot_id))
+        except Exception:
+            log.exception("Discord: a chat message could not be handled")
+
+    def _note_channel(self, message: discord.Message) -> None:
+        """Give a channel its admin row the first time it speaks, in the background."""
+        channel = str(message.channel.id)
+        if channel in self._seen_channels:
+            return
+        self._seen_channels.add(channel)
+        task = asyncio.create_task(self._remember(channel, channel_label(message)))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _remember(self, channel: str, label: str) -> None:
+        try:
+            await sync_to_async(self.channel_settings.remember)(self.platform, channel, label)
+        except DatabaseError as exc:
+            log.warning("Discord: channel %s not recorded (%s)", channel, type(exc).__name__)
+
+    async def on_connected(self) -> None:
+        if self.status.state != State.CONNECTED:
+            log.info("Discord: connected")
+        self.connected.set()
+        await self.status.set_state(State.CONNECTED, "")
+
+    async def on_disconnected(self) -> None:
+        self.connected.clear()
+        if self.status.state == State.CONNECTED and not self._stopping:
+            log.warning("Discord: gateway connection lost, discord.py is reconnecting")
+            await self.status.set_state(State.RECONNECTING, "gateway disconnected")

@@ -1,0 +1,77 @@
+"""Admin for channel settings, adapter state (read-only) and the Twitch token (never shown)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from chatbridge.models import AdapterState, ChannelSettings, TwitchToken
+
+
+@admin.register(ChannelSettings)
+class ChannelSettingsAdmin(admin.ModelAdmin[ChannelSettings]):
+    list_display = [
+        "platform",
+        "channel",
+        "label",
+        "ask_enabled",
+        "chill_enabled",
+        "mention_enabled",
+        "user_cooldown",
+        "channel_cooldown",
+        "moderators_bypass",
+        "cooldown_notice",
+        "fallback_mode",
+    ]
+    list_editable = ["ask_enabled", "chill_enabled", "mention_enabled", "user_cooldown", "channel_cooldown"]
+    list_filter = ["platform", "cooldown_notice", "fallback_mode"]
+    search_fields = ["channel", "label", "extra_names"]
+    fieldsets = [
+        (None, {"fields": ["platform", "channel", "label"]}),
+        ("Commands", {"fields": ["ask_enabled", "chill_enabled", "mention_enabled", "extra_names"]}),
+        (
+            "Cooldowns",
+            {"fields": ["user_cooldown", "channel_cooldown", "moderators_bypass", "cooldown_notice"]},
+        ),
+        ("Replies", {"fields": ["fallback_mode", "reply_queue_limit"]}),
+    ]
+
+
+@admin.register(AdapterState)
+class AdapterStateAdmin(admin.ModelAdmin[AdapterState]):
+    list_display = [
+        "platform",
+        "state",
+        "last_error",
+        "messages_in",
+        "messages_out",
+        "replies_dropped",
+        "cooldown_hits",
+        "updated",
+    ]
+    readonly_fields = [f.name for f in AdapterState._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by the adapters only
+
+    def has_change_permission(self, request: HttpRequest, obj: AdapterState | None = None) -> bool:
+        return False
+
+
+@admin.register(TwitchToken)
+class TwitchTokenAdmin(admin.ModelAdmin[TwitchToken]):
+    # The token and refresh token are never rendered, not even masked: deleting the
+    # row (to force the environment's token on next start) is all the admin needs.
+    list_display = ["user_id", "stored", "updated"]
+    fields = ["user_id", "stored", "updated"]
+    readonly_fields = ["user_id", "stored", "updated"]
+
+    @admin.display(description="Token")
+    def stored(self, obj: TwitchToken) -> str:
+        return "stored (hidden)" if obj.token else "missing"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: TwitchToken | None = None) -> bool:
+        return False

@@ -1,0 +1,151 @@
+"""The bot process, as small steps that `runbot`, `chat` and the tests call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterable
+
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+
+from chatbridge import runtime
+from chatbridge.adapters.registry import Adapter, configured_adapters, not_configured_message
+from chatbridge.adapters.supervisor import Supervisor
+from chatbridge.channel_settings import settings_cache
+from chatbridge.runtime import BotRuntime
+from chatbridge.webserver import WebServer
+from chatbridge.worker import build_worker
+from fallbacks import services as fallbacks
+from llm.retention import prune_daily
+from serdabot.broadcast import listen
+
+log = logging.getLogger("serdabot.bot")
+
+ALL_PLATFORMS = frozenset({"twitch", "discord", "web"})
+
+
+class PendingMigrations(Exception):
+    pass
+
+
+def check_migrations() -> None:
+    """Refuse to start on a database the code does not match, with the fix in the message."""
+    connection = connections["default"]
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    connection.close()
+    if plan:
+        raise PendingMigrations(
+            f"the database needs {len(plan)} migration(s): run `python manage.py migrate` first"
+        )
+
+
+async def start_runtime(process: str) -> BotRuntime:
+    bot = BotRuntime.from_settings()
+    runtime.install(bot)
+    await bot.start(process=process)
+    return bot
+
+
+async def stop_runtime(bot: BotRuntime) -> None:
+    await bot.stop()
+    runtime.install(None)
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def start_change_listener() -> asyncio.Task[None]:
+    """Refresh this process's caches when another process edits phrases or channel settings."""
+    refreshers = {"fallbacks": fallbacks.warm, "channels": settings_cache.load}
+    return asyncio.create_task(listen(refreshers), name="change-listener")
+
+
+def start_pruning(stop: asyncio.Event) -> asyncio.Task[None]:
+    """Keep the history within HISTORY_RETENTION_DAYS: once at start, then daily."""
+    return asyncio.create_task(prune_daily(stop), name="prune-history")
+
+
+def start_worker() -> asyncio.Task[None]:
+    return asyncio.create_task(build_worker().arun(), name="chat-worker")
+
+
+def start_adapters(platforms: Iterable[str]) -> list[asyncio.Task[None]]:
+    wanted = set(platforms) - {"web"}
+    adapters: list[Adapter] = configured_adapters(wanted)
+    if wanted and not adapters:
+        log.warning(not_configured_message(wanted))
+    if not adapters:
+        return []
+    # Each adapter under its own supervisor: one failing never stops the others.
+    tasks = [asyncio.create_task(Supervisor(a).run(), name=f"adapter-{a.platform}") for a in adapters]
+    tasks.append(asyncio.create_task(settings_cache.keep_fresh(), name="channel-settings"))
+    return tasks
+
+
+async def cancel(tasks: Iterable[asyncio.Task[None]]) -> None:
+    pending = [t for t in tasks if not t.done()]
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def run_bot(
+    *,
+    platforms: Iterable[str] = ALL_PLATFORMS,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    worker: bool = True,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until `stop` is set (SIGINT/SIGTERM set it when not given).
+
+    `platforms` names the adapters and the web server to run; `worker` runs the
+    handler. In a multi-process layout, one process runs the adapters and any
+    number run workers (see the README).
+    """
+    platforms = set(platforms)
+    if stop is None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+    # The LLM service (boot detection, probes) lives where messages are answered.
+    bot = await start_runtime("runbot") if worker else None
+    tasks = [start_worker(), start_pruning(stop)] if worker else []
+    tasks += start_adapters(platforms)
+    # Workers (handler) and adapters (cooldowns, enabled commands) both cache what the
+    # admin edits in another process.
+    tasks.append(start_change_listener())
+    web: WebServer | None = None
+    if "web" in platforms:
+        web = WebServer(host, port)
+        tasks.append(asyncio.create_task(web.serve(), name="web"))
+        log.info("Admin and web chat at %schat/ (dashboard at %s)", web.url, web.url)
+    try:
+        await _until(stop, tasks)
+    finally:
+        log.info("Stopping...")
+        if web is not None:
+            web.stop()
+        await cancel(tasks)
+        if bot is not None:
+            await stop_runtime(bot)
+        log.info("Stopped.")
+
+
+async def _until(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for the stop signal; a part that dies on its own stops the process too."""
+    waiter: asyncio.Task[bool] = asyncio.create_task(stop.wait())
+    essential = [t for t in tasks if t.get_name() in ("chat-worker", "web")]
+    done, _ = await asyncio.wait([waiter, *essential], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    for task in done:
+        if task is not waiter and not task.cancelled() and (error := task.exception()) is not None:
+            raise error

@@ -1,0 +1,114 @@
+"""Per-channel settings, read from memory on the hot path.
+
+The database rows (edited in the admin) are loaded into a snapshot at start, again
+whenever a row is saved in this process, and periodically for rows saved by
+another process. Channels without a row get the model's defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError
+
+from chatbridge.commands import ASK, CHILL, MENTION
+from chatbridge.models import ChannelSettings
+
+log = logging.getLogger("chatbridge.channel_settings")
+
+REFRESH_EVERY = 30.0  # seconds; only matters for rows saved by another process
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    commands: frozenset[str]
+    user_cooldown: float
+    channel_cooldown: float
+    moderators_bypass: bool
+    cooldown_notice: bool
+    fallback_mode: str  # "" = the global FALLBACK_MODE
+    extra_names: tuple[str, ...]
+    reply_queue_limit: int
+
+    @classmethod
+    def from_row(cls, row: ChannelSettings) -> ChannelConfig:
+        enabled = {ASK: row.ask_enabled, CHILL: row.chill_enabled, MENTION: row.mention_enabled}
+        return cls(
+            commands=frozenset(name for name, on in enabled.items() if on),
+            user_cooldown=float(row.user_cooldown),
+            channel_cooldown=float(row.channel_cooldown),
+            moderators_bypass=row.moderators_bypass,
+            cooldown_notice=row.cooldown_notice,
+            fallback_mode=row.fallback_mode,
+            extra_names=row.names(),
+            reply_queue_limit=max(row.reply_queue_limit, 1),
+        )
+
+
+@cache
+def defaults() -> ChannelConfig:
+    # An unsaved row carries the model's defaults: one place to change them.
+    return ChannelConfig.from_row(ChannelSettings())
+
+
+def channel_key(platform: str, channel: str) -> tuple[str, str]:
+    # Twitch logins are case-insensitive; Discord ids are digits.
+    return platform, channel.strip().lower()
+
+
+class ChannelSettingsCache:
+    def __init__(self) -> None:
+        self._configs: dict[tuple[str, str], ChannelConfig] = {}
+
+    def get(self, platform: str, channel: str) -> ChannelConfig:
+        return self._configs.get(channel_key(platform, channel)) or defaults()
+
+    def clear(self) -> None:
+        self._configs = {}
+
+    def load(self) -> None:
+        """Read every row (sync; never called on the hot path)."""
+        rows = list(ChannelSettings.objects.all())
+        # One assignment: readers see the old snapshot or the new one, never half of each.
+        self._configs = {channel_key(r.platform, r.channel): ChannelConfig.from_row(r) for r in rows}
+
+    def ensure(self, platform: str, channels: Iterable[str]) -> None:
+        """Give configured channels a row with defaults, so they show up in the admin."""
+        for channel in channels:
+            ChannelSettings.objects.get_or_create(
+                platform=platform, channel=channel_key(platform, channel)[1]
+            )
+        self.load()
+
+    def remember(self, platform: str, channel: str, label: str) -> None:
+        """A channel seen for the first time gets a row with defaults, named for the admin."""
+        row, created = ChannelSettings.objects.get_or_create(
+            platform=platform, channel=channel_key(platform, channel)[1], defaults={"label": label[:100]}
+        )
+        if not created and not row.label and label:
+            ChannelSettings.objects.filter(pk=row.pk).update(label=label[:100])
+        if created:
+            self.load()
+
+    async def refresh(self) -> bool:
+        try:
+            await sync_to_async(self.load)()
+        except DatabaseError as exc:
+            # Keep the last snapshot: the bot answers with yesterday's settings, not not at all.
+            log.warning("channel settings not reloaded (%s); keeping the ones in memory", type(exc).__name__)
+            return False
+        return True
+
+    async def keep_fresh(self, every: float = REFRESH_EVERY) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self.refresh()
+
+
+# One snapshot per process, shared by the adapters and the handler.
+settings_cache = ChannelSettingsCache()

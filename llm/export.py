@@ -1,0 +1,106 @@
+"""CSV rows of the history over a window: probes, calls and incidents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+
+from django.utils import timezone
+
+from llm import stats
+from llm.models import CascadeCall, Probe
+
+Rows = tuple[list[str], Iterable[list[object]]]
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).isoformat() if moment else ""
+
+
+def probes(start: datetime, end: datetime) -> Rows:
+    header = ["created_utc", "tier", "kind", "ok", "latency_ms", "error", "detail"]
+    query = (
+        Probe._default_manager.filter(created__gte=start, created__lt=end)
+        .order_by("created", "pk")
+        .values_list("created", "tier", "kind", "ok", "latency_ms", "error", "detail")
+    )
+
+    def rows() -> Iterator[list[object]]:
+        for created, tier, kind, ok, latency, error, detail in query.iterator(chunk_size=5000):
+            yield [
+                _iso(created),
+                tier,
+                kind,
+                int(ok),
+                "" if latency is None else f"{latency:.1f}",
+                error,
+                detail,
+            ]
+
+    return header, rows()
+
+
+def calls(start: datetime, end: datetime) -> Rows:
+    # Chat text and user names stay out of the export even when HISTORY_STORE_CHAT keeps them.
+    header = ["created_utc", "platform", "channel", "intent", "source", "latency_ms", "timed_out", "errors"]
+    query = (
+        CascadeCall._default_manager.filter(created__gte=start, created__lt=end)
+        .order_by("created", "pk")
+        .values_list(
+            "created", "platform", "channel", "intent", "source", "latency_ms", "timed_out", "errors"
+        )
+    )
+
+    def rows() -> Iterator[list[object]]:
+        for created, platform, channel, intent, source, latency, timed_out, errors in query.iterator(
+            chunk_size=5000
+        ):
+            encoded = json.dumps(errors, sort_keys=True) if errors else ""
+            yield [
+                _iso(created),
+                platform,
+                channel,
+                intent,
+                source,
+                f"{latency:.1f}",
+                int(timed_out),
+                encoded,
+            ]
+
+    return header, rows()
+
+
+def incidents(start: datetime, end: datetime) -> Rows:
+    header = [
+        "tier",
+        "start_utc",
+        "end_utc",
+        "ongoing",
+        "duration_s",
+        "downtime_in_window_s",
+        "error",
+        "detail",
+    ]
+    now = timezone.now()
+    rows = [
+        [
+            i.tier,
+            _iso(i.start),
+            _iso(i.end),
+            int(i.ongoing),
+            round(i.duration(now).total_seconds()),
+            round(i.overlap(start, end, now).total_seconds()),
+            i.error,
+            i.detail,
+        ]
+        for i in reversed(stats.incidents(start, end))
+    ]
+    return header, rows
+
+
+EXPORTS: dict[str, Callable[[datetime, datetime], Rows]] = {
+    "probes": probes,
+    "calls": calls,
+    "incidents": incidents,
+}

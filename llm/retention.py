@@ -1,0 +1,79 @@
+"""History retention: rows older than HISTORY_RETENTION_DAYS are deleted in small batches.
+
+Batches keep each write transaction short, so the bot recording new rows into the
+same SQLite file never waits long for the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import models
+from django.db.models import Max
+from django.utils import timezone
+
+from llm import bucketcache
+from llm.models import BootDetection, CascadeCall, Probe, TierEvent
+
+log = logging.getLogger("llm.retention")
+
+BATCH_SIZE = 5000
+DAY = 24 * 3600.0
+HISTORY_MODELS: tuple[type[models.Model], ...] = (Probe, CascadeCall, TierEvent, BootDetection)
+
+
+def retention_days() -> int:
+    return int(settings.HISTORY_RETENTION_DAYS)
+
+
+def _delete_before(model: type[models.Model], cutoff: datetime, keep: list[int], batch_size: int) -> int:
+    deleted = 0
+    while True:
+        ids = list(
+            model._default_manager.filter(created__lt=cutoff)
+            .exclude(pk__in=keep)
+            .order_by("created")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return deleted
+        count, _ = model._default_manager.filter(pk__in=ids).delete()
+        deleted += count
+
+
+def prune_history(
+    days: int | None = None, *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+) -> dict[str, int]:
+    """Delete history older than `days` (default: the setting); returns rows deleted per model."""
+    days = retention_days() if days is None else days
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    # Each tier's latest state change is kept, however old: it is the tier's current state.
+    latest_events = list(
+        TierEvent._default_manager.values("tier").annotate(last=Max("pk")).values_list("last", flat=True)
+    )
+    result = {}
+    for model in HISTORY_MODELS:
+        keep = latest_events if model is TierEvent else []
+        result[model._meta.model_name or model.__name__] = _delete_before(model, cutoff, keep, batch_size)
+    if any(result.values()):
+        bucketcache.clear()
+    return result
+
+
+async def prune_daily(stop: asyncio.Event, *, interval: float = DAY) -> None:
+    """Prune at once, then every `interval` seconds until `stop` is set. For `runbot`."""
+    while not stop.is_set():
+        try:
+            deleted = await sync_to_async(prune_history)()
+        except Exception:
+            log.exception("pruning the history failed; trying again in %.0f s", interval)
+        else:
+            if any(deleted.values()):
+                log.info("Pruned history older than %d days: %s", retention_days(), deleted)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

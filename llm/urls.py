@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from llm import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("export/<slug:kind>.csv", views.export_csv, name="dashboard-export"),
+]

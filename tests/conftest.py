@@ -1,0 +1,58 @@
+"""Shared fixtures. Fakes of network peers live in tests/fakes/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llm.config import load_config
+from llm.history import HistoryRecorder
+from llm.service import LLMService
+from tests.subprocesses import bot_env, manage, migrated_copy
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite database, copied for each process-level test."""
+    local = tmp_path_factory.mktemp("template-local")
+    result = manage(bot_env(local), "migrate", "--noinput")
+    assert result.returncode == 0, result.stderr
+    return local
+
+
+@pytest.fixture
+def local_dir(migrated_template: Path, tmp_path: Path) -> Path:
+    return migrated_copy(migrated_template, tmp_path / "local")
+
+
+@pytest.fixture
+def warm_phrases(db: None) -> None:
+    """Seeded phrases loaded into memory, as the bot does at start."""
+    from fallbacks import cache, services
+
+    cache.clear()
+    services.warm()
+
+
+def disabled_llm() -> LLMService:
+    """A real LLMService that never calls a model (LLM_MODE=disabled), recording nowhere shared."""
+    return LLMService(load_config({"LLM_MODE": "disabled"}), HistoryRecorder(use_default_layer=False))
+
+
+@pytest.fixture(autouse=True)
+def forget_claims() -> None:
+    """Tests reuse message ids; on Redis a claimed id would stay claimed for an hour."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    from chatbridge.claims import KEY_PREFIX
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(f"{KEY_PREFIX}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -1,0 +1,395 @@
+"""A fake Twitch on 127.0.0.1: OAuth (token, validate), Helix (users, EventSub
+subscriptions, chat messages) and the EventSub websocket.
+
+Real twitchio talks to it over real HTTP and websockets. Payload shapes follow
+Twitch's documentation (see ../shared/reference/twitch_chat_notification.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from chatbridge.config import TwitchConfig
+
+CLIENT_ID = "fake-client-id"
+CLIENT_SECRET = "fake-client-secret-3d9f"
+BOT_ID = "2914196"
+BOT_LOGIN = "serdabot_tv"
+STREAMER = ("1971641", "streamer")
+OTHER_CHANNEL = ("1971642", "otherchan")
+VIEWER = ("4145994", "viewer32")
+NIGHTBOT = ("19264788", "nightbot")
+
+USER_TOKEN = "user-token-6b1c2f0a9e"
+REFRESH_TOKEN = "refresh-token-77d0c4b1a2"
+APP_TOKEN = "app-token-5e8a1b"
+BOT_SCOPES = ["user:read:chat", "user:write:chat", "user:bot"]
+NOW = "2024-01-01T00:00:00Z"
+
+
+def chat_message(
+    text: str,
+    *,
+    chatter: tuple[str, str] = VIEWER,
+    broadcaster: tuple[str, str] = STREAMER,
+    badges: list[str] = (),  # type: ignore[assignment]
+    mention: tuple[str, str] | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """A `channel.chat.message` websocket notification, as Twitch sends it."""
+    if mention is not None:
+        # "@name rest" where "@name" is a mention fragment carrying the user's id.
+        at = f"@{mention[1]}"
+        rest = text.removeprefix(at)
+        fragments: list[dict[str, Any]] = [
+            {
+                "type": "mention",
+                "text": at,
+                "cheermote": None,
+                "emote": None,
+                "mention": {"user_id": mention[0], "user_login": mention[1], "user_name": mention[1]},
+            }
+        ]
+        if rest:
+            fragments.append(
+                {"type": "text", "text": rest, "cheermote": None, "emote": None, "mention": None}
+            )
+    else:
+        fragments = [{"type": "text", "text": text, "cheermote": None, "emote": None, "mention": None}]
+    return {
+        "metadata": {
+            "message_id": str(uuid.uuid4()),
+            "message_type": "notification",
+            "message_timestamp": NOW,
+            "subscription_type": "channel.chat.message",
+            "subscription_version": "1",
+        },
+        "payload": {
+            "subscription": {
+                "id": str(uuid.uuid4()),
+                "status": "enabled",
+                "type": "channel.chat.message",
+                "version": "1",
+                "condition": {"broadcaster_user_id": broadcaster[0], "user_id": BOT_ID},
+                "transport": {"method": "websocket", "session_id": "fake"},
+                "created_at": NOW,
+                "cost": 0,
+            },
+            "event": {
+                "broadcaster_user_id": broadcaster[0],
+                "broadcaster_user_login": broadcaster[1],
+                "broadcaster_user_name": broadcaster[1].capitalize(),
+                "chatter_user_id": chatter[0],
+                "chatter_user_login": chatter[1],
+                "chatter_user_name": chatter[1].capitalize(),
+                "message_id": message_id or str(uuid.uuid4()),
+                "message": {"text": text, "fragments": fragments},
+                "color": "#00FF7F",
+                "badges": [{"set_id": b, "id": "1", "info": ""} for b in badges],
+                "message_type": "text",
+                "cheer": None,
+                "reply": None,
+                "channel_points_custom_reward_id": None,
+                "channel_points_animation_id": None,
+                "source_broadcaster_user_id": None,
+                "source_broadcaster_user_login": None,
+                "source_broadcaster_user_name": None,
+                "source_message_id": None,
+                "source_badges": None,
+            },
+        },
+    }
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": "fake", "status": status, "message": message}, status=status)
+
+
+class FakeTwitch:
+    def __init__(self, *, keepalive_every: float = 2.0) -> None:
+        self.keepalive_every = keepalive_every
+        self.client_secret = CLIENT_SECRET
+        self.users = {
+            uid: login for uid, login in (STREAMER, OTHER_CHANNEL, VIEWER, NIGHTBOT, (BOT_ID, BOT_LOGIN))
+        }
+        # token -> (user id, scopes, expires_in); refresh token -> user id
+        self.user_tokens: dict[str, tuple[str, list[str], int]] = {USER_TOKEN: (BOT_ID, BOT_SCOPES, 14_000)}
+        self.refresh_tokens: dict[str, str] = {REFRESH_TOKEN: BOT_ID}
+        self.requests: list[str] = []
+        self.subscriptions: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []  # chat messages accepted
+        self.chat_posts = 0  # every POST /chat/messages, accepted or not
+        # What the next chat POSTs answer: "429", "duplicate"; empty: accepted.
+        self.chat_script: deque[str] = deque()
+        self.stamp: Callable[[], float] | None = None  # a clock to stamp accepted messages with
+        # Broadcasters who gave no channel:bot (and the bot is no moderator): app-token sends get 403.
+        self.no_channel_bot: set[str] = set()
+        self.token_outages = 0  # the next N OAuth token requests answer 500
+        self.sockets: list[tuple[str, web.WebSocketResponse]] = []
+        self._sessions = itertools.count(1)
+        self._issued = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    # Life cycle.
+
+    async def start(self) -> FakeTwitch:
+        app = web.Application(middlewares=[self._log])
+        app.add_routes(
+            [
+                web.post("/oauth2/token", self._token),
+                web.get("/oauth2/validate", self._validate),
+                web.get("/helix/users", self._users),
+                web.post("/helix/eventsub/subscriptions", self._subscribe),
+                web.delete("/helix/eventsub/subscriptions", self._unsubscribe),
+                web.post("/helix/chat/messages", self._chat),
+                web.get("/ws", self._websocket),
+            ]
+        )
+        self._runner = web.AppRunner(app, access_log=None)  # its lines are the fake's, not the bot's
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for _, socket in self.sockets:
+            await socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self, **overrides: Any) -> TwitchConfig:
+        values: dict[str, Any] = {
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "bot_id": BOT_ID,
+            "channels": (STREAMER[1],),
+            "bot_token": USER_TOKEN,
+            "refresh_token": REFRESH_TOKEN,
+            "api_url": f"{self.base}/helix/",
+            "auth_url": f"{self.base}/",
+            "eventsub_url": f"ws://127.0.0.1:{self.port}/ws",
+        }
+        values.update(overrides)
+        return TwitchConfig(**values)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TWITCH_CLIENT_ID": CLIENT_ID,
+            "TWITCH_CLIENT_SECRET": CLIENT_SECRET,
+            "TWITCH_BOT_ID": BOT_ID,
+            "TWITCH_CHANNELS": STREAMER[1],
+            "TWITCH_BOT_TOKEN": USER_TOKEN,
+            "TWITCH_REFRESH_TOKEN": REFRESH_TOKEN,
+            "TWITCH_API_URL": f"{self.base}/helix/",
+            "TWITCH_AUTH_URL": f"{self.base}/",
+            "TWITCH_EVENTSUB_URL": f"ws://127.0.0.1:{self.port}/ws",
+        }
+
+    # What tests do.
+
+    async def push(self, notification: dict[str, Any]) -> None:
+        """Send a notification over the newest websocket that has a subscription."""
+        sessions = {s["transport"]["session_id"] for s in self.subscriptions}
+        for session, socket in reversed(self.sockets):
+            if session in sessions and not socket.closed:
+                notification["payload"]["subscription"]["transport"]["session_id"] = session
+                await socket.send_json(notification)
+                return
+        raise AssertionError("no subscribed websocket to push to")
+
+    async def drop_websockets(self) -> None:
+        for _, socket in self.sockets:
+            await socket.close()
+
+    def replies_to(self, message_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.sent if m.get("reply_parent_message_id") == message_id]
+
+    # Handlers.
+
+    @web.middleware
+    async def _log(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append(f"{request.method} {request.path}")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _token(self, request: web.Request) -> web.Response:
+        query = request.query
+        if self.token_outages > 0:
+            self.token_outages -= 1
+            return _error(500, "Internal Server Error")
+        if query.get("client_id") != CLIENT_ID or query.get("client_secret") != self.client_secret:
+            return _error(403, "invalid client secret")
+        if query.get("grant_type") == "client_credentials":
+            return web.json_response(
+                {"access_token": APP_TOKEN, "expires_in": 5_000_000, "token_type": "bearer"}
+            )
+        user_id = self.refresh_tokens.pop(query.get("refresh_token", ""), None)
+        if user_id is None:
+            return _error(400, "Invalid refresh token")
+        n = next(self._issued)
+        token, refresh = f"user-token-refreshed-{n}a9", f"refresh-token-refreshed-{n}c4"
+        self.user_tokens[token] = (user_id, BOT_SCOPES, 14_000)
+        self.refresh_tokens[refresh] = user_id
+        return web.json_response(
+            {
+                "access_token": token,
+                "refresh_token": refresh,
+                "expires_in": 14_000,
+                "scope": BOT_SCOPES,
+                "token_type": "bearer",
+            }
+        )
+
+    async def _validate(self, request: web.Request) -> web.Response:
+        # Twitch takes "OAuth <token>" or "Bearer <token>" here; twitchio sends either.
+        token = request.headers.get("Authorization", "").removeprefix("OAuth ").removeprefix("Bearer ")
+        if token == APP_TOKEN:
+            return web.json_response({"client_id": CLIENT_ID, "scopes": [], "expires_in": 5_000_000})
+        if token not in self.user_tokens:
+            return _error(401, "invalid access token")
+        user_id, scopes, expires_in = self.user_tokens[token]
+        return web.json_response(
+            {
+                "client_id": CLIENT_ID,
+                "login": self.users[user_id],
+                "user_id": user_id,
+                "scopes": scopes,
+                "expires_in": expires_in,
+            }
+        )
+
+    def _bearer(self, request: web.Request) -> str:
+        return request.headers.get("Authorization", "").removeprefix("Bearer ")
+
+    async def _users(self, request: web.Request) -> web.Response:
+        if self._bearer(request) not in (APP_TOKEN, *self.user_tokens):
+            return _error(401, "invalid access token")
+        by_login = {login: uid for uid, login in self.users.items()}
+        ids = request.query.getall("id", []) + [
+            by_login[x] for x in request.query.getall("login", []) if x in by_login
+        ]
+        data = [
+            {
+                "id": uid,
+                "login": self.users[uid],
+                "display_name": self.users[uid].capitalize(),
+                "type": "",
+                "broadcaster_type": "",
+                "description": "",
+                "profile_image_url": "http://127.0.0.1/x.png",
+                "offline_image_url": "",
+                "created_at": NOW,
+            }
+            for uid in ids
+            if uid in self.users
+        ]
+        return web.json_response({"data": data})
+
+    async def _subscribe(self, request: web.Request) -> web.Response:
+        token = self._bearer(request)
+        if token not in self.user_tokens:
+            return _error(401, "invalid access token")
+        body = await request.json()
+        subscription = {
+            "id": str(uuid.uuid4()),
+            "status": "enabled",
+            "type": body["type"],
+            "version": body["version"],
+            "condition": body["condition"],
+            "transport": body["transport"],
+            "created_at": NOW,
+            "cost": 0,
+        }
+        self.subscriptions.append({**subscription, "token": token})
+        return web.json_response(
+            {"data": [subscription], "total": 1, "total_cost": 0, "max_total_cost": 10}, status=202
+        )
+
+    async def _unsubscribe(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        self.chat_posts += 1
+        body = await request.json()
+        if self._bearer(request) == APP_TOKEN and body["broadcaster_id"] in self.no_channel_bot:
+            return _error(403, "The broadcaster must authorize channel:bot or the sender must be a moderator")
+        outcome = self.chat_script.popleft() if self.chat_script else "ok"
+        if outcome == "429":
+            return _error(429, "Too Many Requests")
+        if outcome == "duplicate":
+            dropped = {"code": "msg_duplicate", "message": "Your message is identical to one sent recently."}
+            return web.json_response({"data": [{"message_id": "", "is_sent": False, "drop_reason": dropped}]})
+        record = {**body, "auth": request.headers.get("Authorization", "")}
+        if self.stamp is not None:
+            record["t"] = self.stamp()
+        self.sent.append(record)
+        return web.json_response(
+            {"data": [{"message_id": str(uuid.uuid4()), "is_sent": True, "drop_reason": None}]}
+        )
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        session = f"session-{next(self._sessions)}"
+        self.sockets.append((session, socket))
+        await socket.send_json(
+            {
+                "metadata": {
+                    "message_id": str(uuid.uuid4()),
+                    "message_type": "session_welcome",
+                    "message_timestamp": NOW,
+                },
+                "payload": {
+                    "session": {
+                        "id": session,
+                        "status": "connected",
+                        "connected_at": NOW,
+                        "keepalive_timeout_seconds": 10,
+                        "reconnect_url": None,
+                    }
+                },
+            }
+        )
+        keepalive = asyncio.create_task(self._keepalive(socket))
+        self._background.add(keepalive)
+        try:
+            async for message in socket:
+                if message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            keepalive.cancel()
+            self._background.discard(keepalive)
+        return socket
+
+    async def _keepalive(self, socket: web.WebSocketResponse) -> None:
+        # Without these twitchio decides the connection is dead after 10 + 5 s.
+        while not socket.closed:
+            await asyncio.sleep(self.keepalive_every)
+            if socket.closed:
+                return
+            await socket.send_json(
+                {
+                    "metadata": {
+                        "message_id": str(uuid.uuid4()),
+                        "message_type": "session_keepalive",
+                        "message_timestamp": NOW,
+                    },
+                    "payload": {},
+                }
+            )

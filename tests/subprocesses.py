@@ -1,0 +1,89 @@
+"""Running `manage.py` commands as real processes, each on its own SQLite database."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+# Variables from the developer's shell that would change what the bot does.
+_SCRUB = ("LLM_", "OPENAI_", "FALLBACK_MODE", "TWITCH_", "DISCORD_", "SERDABOT_", "PROMPT_", "BOT_NAME")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def closed_endpoint() -> str:
+    """An LLM endpoint where nothing listens: connections are refused at once."""
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
+def bot_env(local_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
+    # Tests of the embedded defaults must not pick up a developer's or CI's services.
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env.update(
+        SERDABOT_LOCAL_DIR=str(local_dir),
+        LLM_ENDPOINT=closed_endpoint(),
+        PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="serdabot.settings",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(
+    env: dict[str, str], *args: str, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        cwd=ROOT,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def migrated_copy(template: Path, target: Path) -> Path:
+    """A fresh copy of an already migrated local dir (migrating every test is slow)."""
+    shutil.copytree(template, target)
+    return target
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def admin_login(port: int, username: str, password: str) -> httpx.Client:
+    """A client logged in through the real admin login form of a server on 127.0.0.1."""
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}")
+    page = client.get("/admin/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None, page.text
+    form = {"csrfmiddlewaretoken": token.group(1), "username": username, "password": password, "next": "/"}
+    response = client.post("/admin/login/", data=form)
+    assert response.status_code == 302, response.text
+    return client

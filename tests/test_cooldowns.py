@@ -1,0 +1,127 @@
+"""Cooldowns per user and per channel, for each command, with a clock the test moves."""
+
+from __future__ import annotations
+
+from chatbridge.cooldowns import Cooldowns, Verdict
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def ask(cooldowns: Cooldowns, user: str = "u1", command: str = "ask", **kwargs: object) -> Verdict:
+    values: dict[str, object] = {"user_seconds": 30.0, "channel_seconds": 5.0, "bypass": False}
+    values.update(kwargs)
+    return cooldowns.check("twitch", "streamer", user, command, **values)  # type: ignore[arg-type]
+
+
+def test_it_starts_the_user_cooldown_only_when_the_reply_is_sent() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock)
+    granted = ask(cooldowns)
+    assert granted.ticket is not None
+
+    clock.t += 50  # the answer took its time; the cooldown has not started yet
+    cooldowns.sent(granted.ticket)
+    clock.t += 29
+    refused = ask(cooldowns)
+    assert not refused.allowed and 0 < refused.wait <= 1
+    clock.t += 1
+    assert ask(cooldowns).allowed
+
+
+def test_one_reply_in_flight_per_user() -> None:
+    cooldowns = Cooldowns(clock=Clock())
+    assert ask(cooldowns).allowed
+    # Ten more !ask while the first is being answered: refused, no cost to anyone.
+    assert not any(ask(cooldowns).allowed for _ in range(10))
+
+
+def test_a_dropped_reply_releases_without_cooling() -> None:
+    cooldowns = Cooldowns(clock=Clock())
+    granted = ask(cooldowns)
+    assert granted.ticket is not None
+    cooldowns.release(granted.ticket)
+    assert ask(cooldowns).allowed
+
+
+def test_a_lost_reply_stops_blocking_after_the_pending_timeout() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock, pending_timeout=60)
+    assert ask(cooldowns).allowed
+    clock.t += 61
+    assert ask(cooldowns).allowed
+
+
+def test_the_channel_cooldown_applies_to_everyone_for_that_command() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock)
+    granted = ask(cooldowns, "u1")
+    assert granted.ticket is not None
+    cooldowns.sent(granted.ticket)
+
+    assert not ask(cooldowns, "u2").allowed
+    assert ask(cooldowns, "u2", command="chill").allowed  # another command, another cooldown
+    clock.t += 5
+    assert ask(cooldowns, "u2").allowed
+
+
+def test_the_user_cooldown_is_per_command() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock)
+    granted = ask(cooldowns, channel_seconds=0)
+    assert granted.ticket is not None
+    cooldowns.sent(granted.ticket)
+    assert not ask(cooldowns, channel_seconds=0).allowed
+    assert ask(cooldowns, command="mention", channel_seconds=0).allowed
+
+
+def test_bypass_ignores_every_cooldown() -> None:
+    cooldowns = Cooldowns(clock=Clock())
+    granted = ask(cooldowns)
+    assert granted.ticket is not None
+    cooldowns.sent(granted.ticket)
+    assert all(ask(cooldowns, bypass=True).allowed for _ in range(5))
+
+
+def test_only_the_first_refusal_asks_for_a_notice() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock)
+    granted = ask(cooldowns)
+    assert granted.ticket is not None
+    cooldowns.sent(granted.ticket)
+
+    assert [ask(cooldowns).notify for _ in range(3)] == [True, False, False]
+    clock.t += 30
+    again = ask(cooldowns)
+    assert again.ticket is not None
+    cooldowns.sent(again.ticket)
+    assert ask(cooldowns).notify  # a new cooldown, a new notice
+
+
+def test_a_setting_changed_in_the_admin_applies_at_once() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock)
+    granted = ask(cooldowns, user_seconds=300, channel_seconds=0)
+    assert granted.ticket is not None
+    cooldowns.sent(granted.ticket)
+    clock.t += 20
+    assert not ask(cooldowns, user_seconds=300, channel_seconds=0).allowed
+    assert ask(cooldowns, user_seconds=10, channel_seconds=0).allowed
+    assert ask(cooldowns, "u3", user_seconds=0, channel_seconds=0).allowed
+
+
+def test_memory_stays_bounded_under_a_flood_of_users() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock, max_users=100, max_channels=10)
+    for n in range(10_000):
+        verdict = ask(cooldowns, f"user{n}", channel_seconds=0)
+        assert verdict.ticket is not None
+        cooldowns.sent(verdict.ticket)
+    assert len(cooldowns) <= 110
+    # The most recent users are still remembered.
+    assert not ask(cooldowns, "user9999", channel_seconds=0).allowed

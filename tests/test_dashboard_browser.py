@@ -1,0 +1,148 @@
+"""A real browser: log in, open the dashboard, see a new probe arrive without a reload.
+
+The server is a real process (the web server `runbot` runs, on its own SQLite file);
+the probe is recorded inside it by the real HistoryRecorder, so the row goes through
+the database, the channel layer, the websocket consumer and the page's script.
+Screenshots land in artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.subprocesses import ROOT, bot_env, free_port, manage, wait_for_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "artifacts"
+PASSWORD = "a-long-test-password-9"
+
+
+class DashboardServer:
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env, self.port = env, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "dashboard_server.py"), str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+    def record(self, **row: object) -> None:
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(row) + "\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "recorded"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def server(local_dir: Path) -> Iterator[DashboardServer]:
+    env = bot_env(local_dir, DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+    made = manage(env, "createsuperuser", "--noinput", "--username", "streamer", "--email", "s@example.com")
+    assert made.returncode == 0, made.stderr
+    server = DashboardServer(env, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(server: DashboardServer) -> Iterator[object]:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: scripts/test.sh installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (scripts/test.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # A phone-sized window: the dashboard must read there too.
+        page = browser.new_page(viewport={"width": 412, "height": 900})
+        yield page
+        browser.close()
+
+
+def log_in(page, server: DashboardServer) -> None:
+    page.goto(server.url + "/")
+    assert "/admin/login/" in page.url  # anonymous: sent to the login form
+    page.fill("#id_username", "streamer")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(server.url + "/")
+
+
+def test_a_new_probe_appears_live_without_a_reload(server: DashboardServer, page) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, server)
+    expect(page.locator("#live-status")).to_have_text("Live", timeout=15_000)
+    expect(page.locator('svg.heartbeat[data-heartbeat="local"] rect')).to_have_count(0)
+    page.evaluate("window.__sameDocument = true")
+
+    server.record(
+        kind="probe", tier="local", ok=False, latency_ms=None, error="BrowserProbeError", detail="refused"
+    )
+    server.record(kind="tier_event", tier="local", state="down", error="BrowserProbeError")
+
+    beat = page.locator('svg.heartbeat[data-heartbeat="local"] rect.beat.down')
+    expect(beat).to_have_count(1, timeout=10_000)
+    expect(beat.locator("title")).to_contain_text("down · BrowserProbeError: refused")
+    expect(page.locator('[data-state-for="local"]')).to_have_text("Down")
+    expect(page.locator("#live-feed li").first).to_contain_text("local is now Down (BrowserProbeError)")
+    # The panels refresh from the server a moment later: the incident is listed, still ongoing.
+    expect(page.locator("table.incidents tr.ongoing")).to_contain_text("BrowserProbeError", timeout=20_000)
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+
+
+def test_the_page_says_when_the_socket_drops_and_reconnects(server: DashboardServer, page) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, server)
+    status = page.locator("#live-status")
+    expect(status).to_have_text("Live", timeout=15_000)
+
+    server.stop()
+    expect(status).to_contain_text("Connection lost", timeout=10_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-offline.png"))
+
+    server.start()
+    expect(status).to_contain_text("reconnected", timeout=40_000)
+    server.record(kind="probe", tier="openai", ok=True, latency_ms=42.0)
+    expect(page.locator('svg.heartbeat[data-heartbeat="openai"] rect.beat.up')).to_have_count(
+        1, timeout=10_000
+    )

