@@ -46,6 +46,9 @@ TARGETS = {
     ("b", "memory"): 2_000,
     ("b", "redis"): 500,
 }
+# memory-cooldowns: every !ask starts a 30 s cooldown for a user never seen before, so the
+# cooldown table fills to its bound (10,000 users) and then forgets the oldest.
+USER_COOLDOWN = {"memory-cooldowns": 30}
 CHECKPOINTS = (10_000, 100_000, 250_000, 500_000, 750_000)
 WINDOW = 500  # replies in flight at once, as a busy chat would have
 # Worker processes beside the adapter process on Redis (a second one adds little on
@@ -56,17 +59,21 @@ WORKERS = 1
 # -- child: one scenario ------------------------------------------------------------------
 
 
-def setup_django(local_dir: str, redis_url: str) -> None:
+def setup_django(local_dir: str, redis_url: str, user_cooldown: int = 0) -> None:
     # Nothing listens on port 9 here: the LLM is down, so every !ask gets a fallback phrase.
     os.environ["LLM_ENDPOINT"] = "http://127.0.0.1:9/v1"
     os.environ.pop("OPENAI_API_KEY", None)
     benchenv.setup_django(local_dir, redis_url)
     from chatbridge.models import ChannelSettings
 
-    # A channel without cooldowns and with room for every reply: this measures the
-    # pipeline, not the chat policy (the tests cover cooldowns and rate limits).
+    # Room for every reply, and no cooldowns unless asked: this measures the pipeline, not
+    # the chat policy (the tests cover cooldowns and rate limits).
     ChannelSettings.objects.create(
-        platform="twitch", channel="bench", user_cooldown=0, channel_cooldown=0, reply_queue_limit=100_000
+        platform="twitch",
+        channel="bench",
+        user_cooldown=user_cooldown,
+        channel_cooldown=0,
+        reply_queue_limit=100_000,
     )
 
 
@@ -163,7 +170,7 @@ async def measure(
             await sink.window.acquire()
             await relay.incoming(chat(i, "!ask c'est quoi Python ?"))
         await sink.until(events)
-    elif scenario == "memory":
+    elif scenario.startswith("memory"):
         for i in range(events):
             if i % 10 == 9:
                 await sink.window.acquire()
@@ -213,7 +220,7 @@ def child(scenario: str, events: int, redis_url: str) -> None:
     # SIGTERM (a timeout) must still run the finally blocks that stop worker processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory(prefix="serdabot-bench-") as local_dir:
-        setup_django(local_dir, redis_url)
+        setup_django(local_dir, redis_url, USER_COOLDOWN.get(scenario, 0))
         if redis_url:
             from asgiref.sync import async_to_sync
             from channels.layers import get_channel_layer

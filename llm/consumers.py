@@ -10,7 +10,8 @@ from llm.history import DASHBOARD_GROUP
 
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
-    """Forwards `history.event` messages to a staff member's browser, as {kind, data}."""
+    """Forwards `history.batch` messages to a staff member's browser, one {kind, data}
+    frame per row."""
 
     joined = False
 
@@ -31,5 +32,6 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         # The page only listens; anything it sends is ignored.
         return
 
-    async def history_event(self, message: dict[str, Any]) -> None:
-        await self.send_json({"kind": message.get("kind", ""), "data": message.get("data", {})})
+    async def history_batch(self, message: dict[str, Any]) -> None:
+        for row in message.get("rows", []):
+            await self.send_json({"kind": row.get("kind", ""), "data": row.get("data", {})})

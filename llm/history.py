@@ -2,8 +2,8 @@
 
 `record_*()` only appends to a bounded in-memory queue (when it is full the row is
 dropped and counted: chat must never wait on the database). A background task
-writes the rows in batches from a thread, then pushes each one to the dashboard's
-channel-layer group. Call these from the event loop's thread.
+writes the rows in batches from a thread, then pushes each batch to the dashboard's
+channel-layer group as one message. Call these from the event loop's thread.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -196,27 +195,25 @@ class HistoryRecorder:
         self.written += len(saved)
         await self._push(saved)
 
-    async def _push(self, rows: Sequence[models.Model]) -> None:
+    async def _push(self, rows: list[dict[str, Any]]) -> None:
         layer = self._layer
         if layer is None and self._use_default_layer:
             try:
                 layer = get_channel_layer()
             except Exception:
                 layer = None
-        if layer is None:
+        if layer is None or not rows:
             return
-        for row in rows:
-            try:
-                await layer.group_send(
-                    DASHBOARD_GROUP,
-                    {"type": "history.event", "kind": _KINDS[type(row)], "data": as_data(row)},
-                )
-            except Exception as exc:
-                log.debug("history: dashboard push failed (%s)", type(exc).__name__)
-                return
+        # One message per batch: under a burst of chat, per-row messages would cost the
+        # event loop as much as the chat itself and overflow a slow page's channel.
+        try:
+            await layer.group_send(DASHBOARD_GROUP, {"type": "history.batch", "rows": rows})
+        except Exception as exc:
+            log.debug("history: dashboard push failed (%s)", type(exc).__name__)
 
 
-def _save(batch: list[models.Model]) -> list[models.Model]:
+def _save(batch: list[models.Model]) -> list[dict[str, Any]]:
+    """Save the batch; return its rows as the dashboard's {kind, data}, oldest first."""
     by_model: dict[type[models.Model], list[models.Model]] = {}
     for row in batch:
         by_model.setdefault(type(row), []).append(row)
@@ -227,7 +224,8 @@ def _save(batch: list[models.Model]) -> list[models.Model]:
     # the text of its last 9,000 queries (megabytes of bulk inserts) in memory.
     reset_queries()
     saved.sort(key=lambda row: row.created)  # type: ignore[attr-defined]
-    return saved
+    # Serialised here, in the writer's thread, rather than on the event loop.
+    return [{"kind": _KINDS[type(row)], "data": as_data(row)} for row in saved]
 
 
 def as_data(row: models.Model) -> dict[str, Any]:

@@ -14,7 +14,12 @@ class Clock:
 
 
 def ask(cooldowns: Cooldowns, user: str = "u1", command: str = "ask", **kwargs: object) -> Verdict:
-    values: dict[str, object] = {"user_seconds": 30.0, "channel_seconds": 5.0, "bypass": False}
+    values: dict[str, object] = {
+        "user_seconds": 30.0,
+        "channel_seconds": 5.0,
+        "bypass": False,
+        "notice": True,
+    }
     values.update(kwargs)
     return cooldowns.check("twitch", "streamer", user, command, **values)  # type: ignore[arg-type]
 
@@ -47,6 +52,15 @@ def test_a_dropped_reply_releases_without_cooling() -> None:
     assert granted.ticket is not None
     cooldowns.release(granted.ticket)
     assert ask(cooldowns).allowed
+
+
+def test_a_released_reservation_is_not_kept() -> None:
+    cooldowns = Cooldowns(clock=Clock())
+    for n in range(100):
+        granted = ask(cooldowns, f"user{n}", channel_seconds=0)
+        assert granted.ticket is not None
+        cooldowns.release(granted.ticket)  # e.g. dropped by a full reply queue
+    assert len(cooldowns) <= 1  # each newcomer found the previous slot forgettable
 
 
 def test_a_lost_reply_stops_blocking_after_the_pending_timeout() -> None:
@@ -125,3 +139,61 @@ def test_memory_stays_bounded_under_a_flood_of_users() -> None:
     assert len(cooldowns) <= 110
     # The most recent users are still remembered.
     assert not ask(cooldowns, "user9999", channel_seconds=0).allowed
+
+
+def test_a_channel_without_cooldowns_keeps_no_state_per_user() -> None:
+    cooldowns = Cooldowns(clock=Clock())
+    for n in range(1_000):
+        verdict = ask(cooldowns, f"user{n}", user_seconds=0, channel_seconds=0)
+        assert verdict.ticket is not None
+        cooldowns.sent(verdict.ticket)
+    assert len(cooldowns) == 0
+
+
+def test_finished_cooldowns_are_forgotten() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock)
+    for n in range(500):
+        verdict = ask(cooldowns, f"user{n}", channel_seconds=0)
+        assert verdict.ticket is not None
+        cooldowns.sent(verdict.ticket)
+    assert len(cooldowns) == 500
+    clock.t += 31  # every one of those cooldowns is over
+    newcomer = ask(cooldowns, "late", channel_seconds=0)
+    assert newcomer.ticket is not None
+    assert len(cooldowns) == 1  # only the newcomer's reservation is left
+    assert ask(cooldowns, "user0", channel_seconds=0).allowed
+
+
+def test_the_channel_cooldown_gives_the_channel_one_notice() -> None:
+    cooldowns = Cooldowns(clock=Clock())
+    granted = ask(cooldowns, "u1")
+    assert granted.ticket is not None
+    cooldowns.sent(granted.ticket)
+    kept = len(cooldowns)
+    # A crowd turned away by the channel's cooldown: one notice for all, not one each.
+    assert [ask(cooldowns, f"u{n}").notify for n in range(2, 6)] == [True, False, False, False]
+    assert len(cooldowns) == kept  # refusals add no state per user
+
+
+def test_no_notice_without_the_channel_asking_for_it() -> None:
+    cooldowns = Cooldowns(clock=Clock())
+    granted = ask(cooldowns, "u1")
+    assert granted.ticket is not None
+    cooldowns.sent(granted.ticket)
+    assert not ask(cooldowns, "u1", notice=False).notify
+    assert ask(cooldowns, "u1").notify  # the first notice is still there to give
+
+
+def test_a_lengthened_cooldown_applies_from_the_next_reply() -> None:
+    clock = Clock()
+    cooldowns = Cooldowns(clock=clock)
+    granted = ask(cooldowns, user_seconds=10, channel_seconds=0)
+    assert granted.ticket is not None
+    cooldowns.sent(granted.ticket)
+    clock.t += 20
+    again = ask(cooldowns, user_seconds=300, channel_seconds=0)
+    assert again.ticket is not None  # the 10 s cooldown it was sent under is over
+    cooldowns.sent(again.ticket)
+    clock.t += 20
+    assert not ask(cooldowns, user_seconds=300, channel_seconds=0).allowed

@@ -87,6 +87,23 @@ async def test_state_changes_are_pushed_too() -> None:
     await page.disconnect()
 
 
+async def test_a_batch_of_rows_reaches_the_page_one_frame_per_row_in_order() -> None:
+    user = await sync_to_async(User.objects.create_user)("staff", password="x", is_staff=True)
+    page = WebsocketCommunicator(DashboardConsumer.as_asgi(), "/ws/dashboard/")
+    page.scope["user"] = user
+    assert (await page.connect())[0]
+
+    recorder = HistoryRecorder()
+    recorder.record_tier_event("local", "down", "ConnectError")
+    recorder.record_tier_event("local", "up")
+    await recorder.flush()
+
+    frames = [await page.receive_json_from(timeout=5) for _ in range(2)]
+    assert [(f["kind"], f["data"]["state"]) for f in frames] == [("tier_event", "down"), ("tier_event", "up")]
+    assert await page.receive_nothing()
+    await page.disconnect()
+
+
 @pytest.mark.parametrize("who", ["anonymous", "not staff"])
 async def test_it_refuses_anyone_but_staff(who: str) -> None:
     page = WebsocketCommunicator(DashboardConsumer.as_asgi(), "/ws/dashboard/")

@@ -59,7 +59,7 @@ async def test_recording_only_queues_and_flush_writes_every_kind() -> None:
     assert (boot.found, boot.error) == (False, "ConnectError")
 
 
-async def test_each_saved_row_is_pushed_to_the_dashboard_group() -> None:
+async def test_each_saved_batch_is_pushed_to_the_dashboard_group() -> None:
     layer = InMemoryChannelLayer()
     channel = await layer.new_channel()
     await layer.group_add(DASHBOARD_GROUP, channel)
@@ -69,8 +69,10 @@ async def test_each_saved_row_is_pushed_to_the_dashboard_group() -> None:
     recorder.record_probe(PROBE)
     await recorder.flush()
 
-    first, second = await layer.receive(channel), await layer.receive(channel)
-    assert (first["type"], first["kind"], second["kind"]) == ("history.event", "call", "probe")
+    message = await layer.receive(channel)
+    assert message["type"] == "history.batch"
+    first, second = message["rows"]
+    assert (first["kind"], second["kind"]) == ("call", "probe")
     assert first["data"]["source"] == "fallback"
     assert first["data"]["errors"] == {"local": "ReadTimeout"}
     assert isinstance(first["data"]["id"], int)

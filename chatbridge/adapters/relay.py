@@ -109,10 +109,11 @@ class Relay:
             user_seconds=config.user_cooldown,
             channel_seconds=config.channel_cooldown,
             bypass=config.moderators_bypass and (event.is_moderator or event.is_broadcaster),
+            notice=config.cooldown_notice,
         )
         if verdict.ticket is None:
             self.status.count_cooldown()
-            if verdict.notify and config.cooldown_notice:
+            if verdict.notify:
                 text = cooldown_notice(self.platform, event.user, command.name, verdict.wait)
                 self.outbound.put(Outgoing(event.channel, event.channel_id, text, reply_to=event.message_id))
             return False
