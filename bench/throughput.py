@@ -11,8 +11,10 @@ Each scenario runs in a fresh child process (its own SQLite history, its own lay
             on LLM_ENDPOINT, so boot detection marks it down): Relay -> layer -> worker
             -> handler -> history recorder -> reply -> outbound queue -> sent.
   memory    1,000,000 events (9 ordinary lines for each `!ask`), every one from a new
-            user (the worst case for per-user state): resident memory after 10,000 and
-            after 1,000,000 events.
+            user: resident memory after 10,000 and after 1,000,000 events, on a channel
+            without cooldowns (the pipeline's own state: claims, history, layer) and on one
+            with a 30 s cooldown per user (the worst case for per-user state: every reply
+            starts a cooldown for someone new, so the table fills to its 10,000-user bound).
 
 Run on the in-memory layer and, with --redis URL (or REDIS_URL), on channels_redis:
 
@@ -268,6 +270,7 @@ def main() -> None:
     print("| scenario | layer | events | seconds | per second | target | |")
     print("|---|---|---:|---:|---:|---:|---|")
     ok = True
+    details: list[str] = []
     for scenario, layer, events in plan:
         result = spawn(scenario, events, args.redis if layer == "redis" else "")
         target = TARGETS.get((scenario, layer))
@@ -275,21 +278,38 @@ def main() -> None:
         ok &= passed
         print(
             f"| {scenario} | {layer} | {events:,} | {result['seconds']} | {result['per_second']:,} "
-            f"| {f'>= {target:,}' if target else '-'} | {'PASS' if passed else 'FAIL'} |"
+            f"| {f'>= {target:,}' if target else '-'} | {('PASS' if passed else 'FAIL') if target else '-'} |"
         )
     memory_events = 100_000 if args.quick else 1_000_000
-    mem = spawn("memory", memory_events, "")
-    growth = (mem["rss_end_mb"] - mem["rss_10k_mb"]) / mem["rss_10k_mb"] * 100
-    ok &= growth < 10
     print()
-    print(
-        f"memory (in-memory layer, {memory_events:,} events, every one from a new user): "
-        f"RSS {mem['rss_10k_mb']:.1f} MiB after 10,000 -> {mem['rss_end_mb']:.1f} MiB after "
-        f"{memory_events:,} ({growth:+.1f}%, target < 10%) {'PASS' if growth < 10 else 'FAIL'}; "
-        f"cooldown entries kept: {mem['cooldown_entries']:,}; history rows dropped: {mem['history_dropped']}"
-    )
-    steps = ", ".join(f"{int(n):,}: {mb} MiB" for n, mb in mem["rss_mb"].items())
-    print(f"RSS along the way: {steps}, {memory_events:,}: {mem['rss_end_mb']:.1f} MiB")
+    print(f"memory (in-memory layer, {memory_events:,} events, every one from a new user):")
+    print()
+    print(f"| channel | RSS after 10,000 | after 100,000 | after {memory_events:,} | growth | target | |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for scenario, label in (
+        ("memory", "no cooldowns"),
+        ("memory-cooldowns", "30 s per user (worst case)"),
+    ):
+        mem = spawn(scenario, memory_events, "")
+        growth = (mem["rss_end_mb"] - mem["rss_10k_mb"]) / mem["rss_10k_mb"] * 100
+        # The figure is the pipeline's; the worst case shows the cooldown table
+        # filling to its bound (10,000 users) and is reported, not gated.
+        gated = scenario == "memory"
+        passed = growth < 10
+        ok &= passed or not gated
+        verdict = ("PASS" if passed else "FAIL") if gated else "reported"
+        print(
+            f"| {label} | {mem['rss_10k_mb']:.1f} MiB | {mem['rss_mb'].get('100000', 0):.1f} MiB "
+            f"| {mem['rss_end_mb']:.1f} MiB | {growth:+.1f}% | {'< 10%' if gated else '-'} | {verdict} |"
+        )
+        steps = ", ".join(f"{int(n):,}: {mb} MiB" for n, mb in mem["rss_mb"].items())
+        details.append(
+            f"{label}: RSS {steps}, {memory_events:,}: {mem['rss_end_mb']:.1f} MiB; cooldown entries "
+            f"kept: {mem['cooldown_entries']:,}; history rows dropped: {mem['history_dropped']:,}"
+        )
+    print()
+    for line in details:
+        print(line)
     sys.exit(0 if ok else 1)
 
 
