@@ -24,6 +24,13 @@ def ask(cooldowns: Cooldowns, user: str = "u1", command: str = "ask", **kwargs: 
     return cooldowns.check("twitch", "streamer", user, command, **values)  # type: ignore[arg-type]
 
 
+def answered(cooldowns: Cooldowns, user: str = "u1", command: str = "ask", **kwargs: object) -> None:
+    """A granted command whose reply went out: its cooldowns start now."""
+    verdict = ask(cooldowns, user, command, **kwargs)
+    assert verdict.ticket is not None
+    cooldowns.sent(verdict.ticket)
+
+
 def test_it_starts_the_user_cooldown_only_when_the_reply_is_sent() -> None:
     clock = Clock()
     cooldowns = Cooldowns(clock=clock)
@@ -74,9 +81,7 @@ def test_a_lost_reply_stops_blocking_after_the_pending_timeout() -> None:
 def test_the_channel_cooldown_applies_to_everyone_for_that_command() -> None:
     clock = Clock()
     cooldowns = Cooldowns(clock=clock)
-    granted = ask(cooldowns, "u1")
-    assert granted.ticket is not None
-    cooldowns.sent(granted.ticket)
+    answered(cooldowns, "u1")
 
     assert not ask(cooldowns, "u2").allowed
     assert ask(cooldowns, "u2", command="chill").allowed  # another command, another cooldown
@@ -87,42 +92,32 @@ def test_the_channel_cooldown_applies_to_everyone_for_that_command() -> None:
 def test_the_user_cooldown_is_per_command() -> None:
     clock = Clock()
     cooldowns = Cooldowns(clock=clock)
-    granted = ask(cooldowns, channel_seconds=0)
-    assert granted.ticket is not None
-    cooldowns.sent(granted.ticket)
+    answered(cooldowns, channel_seconds=0)
     assert not ask(cooldowns, channel_seconds=0).allowed
     assert ask(cooldowns, command="mention", channel_seconds=0).allowed
 
 
 def test_bypass_ignores_every_cooldown() -> None:
     cooldowns = Cooldowns(clock=Clock())
-    granted = ask(cooldowns)
-    assert granted.ticket is not None
-    cooldowns.sent(granted.ticket)
+    answered(cooldowns)
     assert all(ask(cooldowns, bypass=True).allowed for _ in range(5))
 
 
 def test_only_the_first_refusal_asks_for_a_notice() -> None:
     clock = Clock()
     cooldowns = Cooldowns(clock=clock)
-    granted = ask(cooldowns)
-    assert granted.ticket is not None
-    cooldowns.sent(granted.ticket)
+    answered(cooldowns)
 
     assert [ask(cooldowns).notify for _ in range(3)] == [True, False, False]
     clock.t += 30
-    again = ask(cooldowns)
-    assert again.ticket is not None
-    cooldowns.sent(again.ticket)
+    answered(cooldowns)
     assert ask(cooldowns).notify  # a new cooldown, a new notice
 
 
 def test_a_setting_changed_in_the_admin_applies_at_once() -> None:
     clock = Clock()
     cooldowns = Cooldowns(clock=clock)
-    granted = ask(cooldowns, user_seconds=300, channel_seconds=0)
-    assert granted.ticket is not None
-    cooldowns.sent(granted.ticket)
+    answered(cooldowns, user_seconds=300, channel_seconds=0)
     clock.t += 20
     assert not ask(cooldowns, user_seconds=300, channel_seconds=0).allowed
     assert ask(cooldowns, user_seconds=10, channel_seconds=0).allowed
@@ -133,9 +128,7 @@ def test_memory_stays_bounded_under_a_flood_of_users() -> None:
     clock = Clock()
     cooldowns = Cooldowns(clock=clock, max_users=100, max_channels=10)
     for n in range(10_000):
-        verdict = ask(cooldowns, f"user{n}", channel_seconds=0)
-        assert verdict.ticket is not None
-        cooldowns.sent(verdict.ticket)
+        answered(cooldowns, f"user{n}", channel_seconds=0)
     assert len(cooldowns) <= 110
     # The most recent users are still remembered.
     assert not ask(cooldowns, "user9999", channel_seconds=0).allowed
@@ -144,9 +137,7 @@ def test_memory_stays_bounded_under_a_flood_of_users() -> None:
 def test_a_channel_without_cooldowns_keeps_no_state_per_user() -> None:
     cooldowns = Cooldowns(clock=Clock())
     for n in range(1_000):
-        verdict = ask(cooldowns, f"user{n}", user_seconds=0, channel_seconds=0)
-        assert verdict.ticket is not None
-        cooldowns.sent(verdict.ticket)
+        answered(cooldowns, f"user{n}", user_seconds=0, channel_seconds=0)
     assert len(cooldowns) == 0
 
 
@@ -154,9 +145,7 @@ def test_finished_cooldowns_are_forgotten() -> None:
     clock = Clock()
     cooldowns = Cooldowns(clock=clock)
     for n in range(500):
-        verdict = ask(cooldowns, f"user{n}", channel_seconds=0)
-        assert verdict.ticket is not None
-        cooldowns.sent(verdict.ticket)
+        answered(cooldowns, f"user{n}", channel_seconds=0)
     assert len(cooldowns) == 500
     clock.t += 31  # every one of those cooldowns is over
     newcomer = ask(cooldowns, "late", channel_seconds=0)
@@ -167,9 +156,7 @@ def test_finished_cooldowns_are_forgotten() -> None:
 
 def test_the_channel_cooldown_gives_the_channel_one_notice() -> None:
     cooldowns = Cooldowns(clock=Clock())
-    granted = ask(cooldowns, "u1")
-    assert granted.ticket is not None
-    cooldowns.sent(granted.ticket)
+    answered(cooldowns, "u1")
     kept = len(cooldowns)
     # A crowd turned away by the channel's cooldown: one notice for all, not one each.
     assert [ask(cooldowns, f"u{n}").notify for n in range(2, 6)] == [True, False, False, False]
@@ -178,9 +165,7 @@ def test_the_channel_cooldown_gives_the_channel_one_notice() -> None:
 
 def test_no_notice_without_the_channel_asking_for_it() -> None:
     cooldowns = Cooldowns(clock=Clock())
-    granted = ask(cooldowns, "u1")
-    assert granted.ticket is not None
-    cooldowns.sent(granted.ticket)
+    answered(cooldowns, "u1")
     assert not ask(cooldowns, "u1", notice=False).notify
     assert ask(cooldowns, "u1").notify  # the first notice is still there to give
 
@@ -188,12 +173,8 @@ def test_no_notice_without_the_channel_asking_for_it() -> None:
 def test_a_lengthened_cooldown_applies_from_the_next_reply() -> None:
     clock = Clock()
     cooldowns = Cooldowns(clock=clock)
-    granted = ask(cooldowns, user_seconds=10, channel_seconds=0)
-    assert granted.ticket is not None
-    cooldowns.sent(granted.ticket)
+    answered(cooldowns, user_seconds=10, channel_seconds=0)
     clock.t += 20
-    again = ask(cooldowns, user_seconds=300, channel_seconds=0)
-    assert again.ticket is not None  # the 10 s cooldown it was sent under is over
-    cooldowns.sent(again.ticket)
+    answered(cooldowns, user_seconds=300, channel_seconds=0)  # the 10 s cooldown it was sent under is over
     clock.t += 20
     assert not ask(cooldowns, user_seconds=300, channel_seconds=0).allowed

@@ -33,6 +33,15 @@ def staff_session_cookie() -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
+async def staff_page() -> WebsocketCommunicator:
+    """The consumer alone, connected as a staff member."""
+    user = await sync_to_async(User.objects.create_user)("staff", password="x", is_staff=True)
+    page = WebsocketCommunicator(DashboardConsumer.as_asgi(), "/ws/dashboard/")
+    page.scope["user"] = user
+    assert (await page.connect())[0]
+    return page
+
+
 async def test_a_recorded_probe_reaches_a_staff_page() -> None:
     cookie = await sync_to_async(staff_session_cookie)()
     # The whole ASGI application: origin check, session auth, routing, consumer.
@@ -69,10 +78,7 @@ async def test_a_recorded_probe_reaches_a_staff_page() -> None:
 
 
 async def test_state_changes_are_pushed_too() -> None:
-    user = await sync_to_async(User.objects.create_user)("staff", password="x", is_staff=True)
-    page = WebsocketCommunicator(DashboardConsumer.as_asgi(), "/ws/dashboard/")
-    page.scope["user"] = user
-    assert (await page.connect())[0]
+    page = await staff_page()
 
     recorder = HistoryRecorder()
     recorder.record_tier_event("openai", "down", "AuthenticationError")
@@ -88,10 +94,7 @@ async def test_state_changes_are_pushed_too() -> None:
 
 
 async def test_a_batch_of_rows_reaches_the_page_one_frame_per_row_in_order() -> None:
-    user = await sync_to_async(User.objects.create_user)("staff", password="x", is_staff=True)
-    page = WebsocketCommunicator(DashboardConsumer.as_asgi(), "/ws/dashboard/")
-    page.scope["user"] = user
-    assert (await page.connect())[0]
+    page = await staff_page()
 
     recorder = HistoryRecorder()
     recorder.record_tier_event("local", "down", "ConnectError")
