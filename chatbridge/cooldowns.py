@@ -136,11 +136,10 @@ class Cooldowns:
         user_wait = self._left(user_slot, now, user_seconds)
         channel_wait = self._left(channel_slot, now, channel_seconds)
         if user_wait > 0 or channel_wait > 0:
-            # The refusing cooldown's slot exists: its wait could not be positive otherwise.
             slot = user_slot if user_wait > 0 else channel_slot
-            notify = notice and slot is not None and not slot.noticed
-            if notify and slot is not None:
-                slot.noticed = True
+            assert slot is not None  # a positive wait comes from an existing slot
+            notify = notice and not slot.noticed
+            slot.noticed = slot.noticed or notify
             return Verdict(None, wait=max(user_wait, channel_wait), notify=notify)
         for slots, key, seconds in (
             (self._users, user_key, user_seconds),
@@ -166,8 +165,6 @@ class Cooldowns:
             if seconds > 0:
                 slot = slots.touch(key, now)
                 slot.pending, slot.sent_at, slot.expires = 0.0, now, now + seconds
-            elif (stale := slots.peek(key, now)) is not None:
-                stale.pending = 0.0  # reserved under an older, non-zero setting
 
     def release(self, ticket: Ticket) -> None:
         """No reply went out (dropped, refused by the platform, nothing to say): no cooldown."""
