@@ -129,8 +129,7 @@ class Cooldowns:
         if bypass:
             return Verdict(ticket)
         now = self.clock()
-        user_key: Key = (platform, channel, user, command)
-        channel_key: Key = (platform, channel, "", command)
+        user_key, channel_key = self._user_key(ticket), self._channel_key(ticket)
         user_slot = self._users.peek(user_key, now)
         channel_slot = self._channels.peek(channel_key, now)
         user_wait = self._left(user_slot, now, user_seconds)
