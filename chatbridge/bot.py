@@ -8,23 +8,30 @@ import logging
 import signal
 from collections.abc import Iterable
 
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 from chatbridge import runtime
 from chatbridge.adapters.registry import Adapter, configured_adapters, not_configured_message
+from chatbridge.adapters.relay import Relay
 from chatbridge.adapters.supervisor import Supervisor
 from chatbridge.channel_settings import settings_cache
 from chatbridge.runtime import BotRuntime
 from chatbridge.webserver import WebServer
-from chatbridge.worker import build_worker
+from chatbridge.worker import ChatWorker, build_worker
 from fallbacks import services as fallbacks
 from llm.retention import prune_daily
 from serdabot.broadcast import listen
+from serdabot.outage import describe
 
 log = logging.getLogger("serdabot.bot")
 
 ALL_PLATFORMS = frozenset({"twitch", "discord", "web"})
+# Seconds at the end of SHUTDOWN_GRACE (at most a quarter of it) kept for sending replies.
+SEND_MARGIN = 2.0
 
 
 class PendingMigrations(Exception):
@@ -61,9 +68,20 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+def reload_budget() -> None:
+    """Re-read the OpenAI daily limits the admin edited, in this process's running bot, if any."""
+    try:
+        bot = runtime.current()
+    except RuntimeError:
+        return  # an adapter-only process: no LLM service, no budget
+    budget = getattr(bot.llm, "budget", None)
+    if budget is not None:
+        budget.reload_limits()
+
+
 def start_change_listener() -> asyncio.Task[None]:
-    """Refresh this process's caches when another process edits phrases or channel settings."""
-    refreshers = {"fallbacks": fallbacks.warm, "channels": settings_cache.load}
+    """Refresh this process's caches when another process edits phrases, channel settings or the budget."""
+    refreshers = {"fallbacks": fallbacks.warm, "channels": settings_cache.load, "budget": reload_budget}
     return asyncio.create_task(listen(refreshers), name="change-listener")
 
 
@@ -72,21 +90,79 @@ def start_pruning(stop: asyncio.Event) -> asyncio.Task[None]:
     return asyncio.create_task(prune_daily(stop), name="prune-history")
 
 
-def start_worker() -> asyncio.Task[None]:
-    return asyncio.create_task(build_worker().arun(), name="chat-worker")
+def start_worker(worker: ChatWorker | None = None) -> asyncio.Task[None]:
+    return asyncio.create_task((worker or build_worker()).arun(), name="chat-worker")
 
 
 def start_adapters(platforms: Iterable[str]) -> list[asyncio.Task[None]]:
-    wanted = set(platforms) - {"web"}
-    adapters: list[Adapter] = configured_adapters(wanted)
-    if wanted and not adapters:
-        log.warning(not_configured_message(wanted))
+    return supervise(wanted_adapters(platforms))
+
+
+def supervise(adapters: list[Adapter]) -> list[asyncio.Task[None]]:
     if not adapters:
         return []
     # Each adapter under its own supervisor: one failing never stops the others.
     tasks = [asyncio.create_task(Supervisor(a).run(), name=f"adapter-{a.platform}") for a in adapters]
     tasks.append(asyncio.create_task(settings_cache.keep_fresh(), name="channel-settings"))
     return tasks
+
+
+def wanted_adapters(platforms: Iterable[str]) -> list[Adapter]:
+    wanted = set(platforms) - {"web"}
+    adapters: list[Adapter] = configured_adapters(wanted)
+    if wanted and not adapters:
+        log.warning(not_configured_message(wanted))
+    return adapters
+
+
+async def warm_phrases() -> None:
+    """The adapters answer from the phrase cache when the workers cannot (their guard)."""
+    try:
+        await sync_to_async(fallbacks.warm)()
+    except Exception as exc:
+        # Built-in phrases stand in until the change listener or a restart reloads them.
+        log.warning("fallback phrases not loaded (%s): the built-in ones answer meanwhile", describe(exc))
+
+
+def relays(adapters: Iterable[Adapter]) -> list[Relay]:
+    found = [getattr(adapter, "relay", None) for adapter in adapters]
+    return [relay for relay in found if isinstance(relay, Relay)]
+
+
+async def shut_down(
+    *,
+    adapters: list[Adapter],
+    worker: ChatWorker | None,
+    grace: float,
+) -> None:
+    """The graceful part of a stop, within `grace` seconds: adapters stop taking events,
+    answers in flight finish and are sent, outbound queues send what the rate limits
+    allow. What is left is counted in one line (by the outboxes, as they close)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + grace
+    # The end of the grace is kept for sending: answers (the workers', or the adapters'
+    # phrases for what they never got) must be queued before it, or they go unsent.
+    answer_by = until - min(SEND_MARGIN, grace / 4)
+    live = relays(adapters)
+    for relay in live:
+        relay.stop_taking()
+    unfinished = await worker.drain(answer_by) if worker is not None else 0
+    if unfinished:
+        log.warning(
+            "%d answers still being written after %.1f s: not sent",
+            unfinished,
+            answer_by - (until - grace),
+        )
+    for relay in live:
+        await relay.drain(until, answer_by=answer_by)
+
+
+async def close_layer() -> None:
+    layer = get_channel_layer()
+    close = getattr(layer, "close_pools", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
 
 
 async def cancel(tasks: Iterable[asyncio.Task[None]]) -> None:
@@ -118,8 +194,12 @@ async def run_bot(
         install_stop_signals(stop)
     # The LLM service (boot detection, probes) lives where messages are answered.
     bot = await start_runtime("runbot") if worker else None
-    tasks = [start_worker(), start_pruning(stop)] if worker else []
-    tasks += start_adapters(platforms)
+    chat_worker = build_worker() if worker else None
+    tasks = [start_worker(chat_worker), start_pruning(stop)] if chat_worker is not None else []
+    adapters = wanted_adapters(platforms)
+    if adapters and bot is None:
+        await warm_phrases()
+    tasks += supervise(adapters)
     # Workers (handler) and adapters (cooldowns, enabled commands) both cache what the
     # admin edits in another process.
     tasks.append(start_change_listener())
@@ -132,11 +212,18 @@ async def run_bot(
         await _until(stop, tasks)
     finally:
         log.info("Stopping...")
+        # In order: no new events, answers in flight finished and sent, then the parts
+        # they use: the web, the tasks, the LLM clients and history (flushed), the layer.
+        try:
+            await shut_down(adapters=adapters, worker=chat_worker, grace=settings.SHUTDOWN_GRACE)
+        except Exception:
+            log.exception("graceful shutdown failed; stopping now")
         if web is not None:
             web.stop()
         await cancel(tasks)
         if bot is not None:
             await stop_runtime(bot)
+        await close_layer()
         log.info("Stopped.")
 
 

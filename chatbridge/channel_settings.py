@@ -86,14 +86,19 @@ class ChannelSettingsCache:
         self.load()
 
     def remember(self, platform: str, channel: str, label: str) -> None:
-        """A channel seen for the first time gets a row with defaults, named for the admin."""
+        """A channel seen for the first time gets a row with defaults, named for the admin.
+
+        Every process loads every row: only channels an operator may want to configure
+        come here (a Discord server's channels, not its threads nor DMs, which follow
+        their parent's row or the defaults).
+        """
         row, created = ChannelSettings.objects.get_or_create(
             platform=platform, channel=channel_key(platform, channel)[1], defaults={"label": label[:100]}
         )
         if not created and not row.label and label:
             ChannelSettings.objects.filter(pk=row.pk).update(label=label[:100])
-        if created:
-            self.load()
+        # No reload here: a new row holds the defaults, which get() already gives a channel
+        # without one (and saving it reloads every process's snapshot: chatbridge/signals.py).
 
     async def refresh(self) -> bool:
         try:

@@ -1,8 +1,12 @@
 """Cooldowns per user and per channel, for each command, in memory.
 
-A granted command holds a reservation until its reply is sent (the cooldown starts
-then) or dropped (nothing starts). The reservation is what stops one user from
-queueing ten `!ask` while the first answer is still being written.
+A granted command holds a reservation for its user until its reply is sent (the
+cooldown starts then), dropped, or replaced by the adapter's own fallback (see
+`chatbridge.adapters.relay`): the relay settles every ticket, so the reservation ends
+with the reply. `pending_timeout` is only a safety net. The reservation is what stops
+one user from queueing ten `!ask` while the first answer is still being written. The
+channel's cooldown takes no reservation: several viewers' `!ask` may be in flight at
+once (the tiers bound them), and the channel cooldown counts replies actually sent.
 
 Only live state is kept: a slot is forgotten once its cooldown (or reservation) is
 over, a cooldown of 0 s keeps nothing, and a refusal adds nothing. Past `max_users`
@@ -97,7 +101,7 @@ class Cooldowns:
         clock: Callable[[], float] = time.monotonic,
         max_users: int = 10_000,
         max_channels: int = 1_000,
-        pending_timeout: float = 120.0,
+        pending_timeout: float = 60.0,
     ) -> None:
         self.clock = clock
         self.pending_timeout = pending_timeout
@@ -140,14 +144,12 @@ class Cooldowns:
             notify = notice and not slot.noticed
             slot.noticed = slot.noticed or notify
             return Verdict(None, wait=max(user_wait, channel_wait), notify=notify)
-        for slots, key, seconds in (
-            (self._users, user_key, user_seconds),
-            (self._channels, channel_key, channel_seconds),
-        ):
-            if seconds > 0:
-                slot = slots.touch(key, now)
-                slot.pending, slot.noticed = now + self.pending_timeout, False
-                slot.expires = max(slot.expires, slot.pending)
+        if user_seconds > 0:
+            slot = self._users.touch(user_key, now)
+            slot.pending, slot.noticed = now + self.pending_timeout, False
+            slot.expires = max(slot.expires, slot.pending)
+        if channel_slot is not None:
+            channel_slot.noticed = False  # a grant: the next refusal may notify again
         return Verdict(ticket)
 
     def sent(self, ticket: Ticket) -> None:

@@ -51,13 +51,48 @@ class Reply:
     reply_to: str = ""  # message id of the triggering message
     channel_id: str = ""
     command: str = ""  # "ask", "chill", "mention": what cooldowns are keyed on
+    # The phrase set the text came from ("ask", "chill", "ask_timeout", "ask_error", a custom
+    # intent, "usage" for the empty-!ask hint); None when a model answered.
+    fallback_intent: str | None = None
+    first_token_ms: float | None = None  # None without a model answer
+    # Each tier the cascade tried or skipped, in order, as TierAttempt.as_dict() gives them.
+    tiers: tuple[dict[str, Any], ...] = ()
 
     def to_message(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _REPLY_FIELDS}
+        data = {name: getattr(self, name) for name in _REPLY_FIELDS}
+        # Plain lists and dicts: what msgpack (channels_redis) and JSON give back anyway.
+        data["tiers"] = [dict(tier) for tier in self.tiers]
+        return data
 
     @classmethod
     def from_message(cls, data: dict[str, Any]) -> Reply:
-        return cls(**{k: v for k, v in data.items() if k in _REPLY_FIELDS})
+        values = {k: v for k, v in data.items() if k in _REPLY_FIELDS}
+        # The layer turns the tuple into a list (msgpack) or may carry None from an older sender.
+        values["tiers"] = tuple(dict(tier) for tier in values.get("tiers") or ())
+        return cls(**values)
+
+
+def reply_json(reply: Reply | None) -> dict[str, Any]:
+    """What `chat --json` prints and the web chat receives: the same keys with or without a reply."""
+    if reply is None:
+        return {
+            "reply": None,
+            "source": None,
+            "intent": None,
+            "latency_ms": None,
+            "fallback_intent": None,
+            "first_token_ms": None,
+            "tiers": [],
+        }
+    return {
+        "reply": reply.text,
+        "source": reply.source,
+        "intent": reply.intent,
+        "latency_ms": reply.latency_ms,
+        "fallback_intent": reply.fallback_intent,
+        "first_token_ms": reply.first_token_ms,
+        "tiers": [dict(tier) for tier in reply.tiers],
+    }
 
 
 _EVENT_FIELDS = frozenset(f.name for f in fields(ChatEvent))

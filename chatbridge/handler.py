@@ -16,12 +16,14 @@ from chatbridge.commands import ASK, Command, parse
 from chatbridge.events import ChatEvent, Reply
 from chatbridge.prompts import DEFAULTS as DEFAULT_PROMPTS
 from chatbridge.sanitize import format_reply, limit_for
-from fallbacks.services import get_fallback_response
-from llm.results import CascadeResult
+from fallbacks.services import choose_fallback
+from llm.results import ASK_ERROR, CascadeResult
 
 log = logging.getLogger("chatbridge.handler")
 
 USAGE = "Usage : !ask <ta question>. Je suis un bot, pas un devin 🔮"
+# The fallback_intent of the usage hint: a fixed text, from no phrase set and no model.
+USAGE_INTENT = "usage"
 
 
 class Answerer(Protocol):
@@ -73,7 +75,9 @@ class Handler:
         limit = limit_for(event.platform)
         if command.intent == ASK and not command.prompt:
             # An empty question costs no model call.
-            return self._reply(event, command, USAGE, "fallback", started, limit)
+            return self._reply(
+                event, command, USAGE, "fallback", started, limit, fallback_intent=USAGE_INTENT
+            )
 
         # Room left for the body once "@user " is in front.
         room = limit - len(event.user) - 2
@@ -86,8 +90,18 @@ class Handler:
             user=event.user,
             max_chars=max(room, 50),
         )
+        tiers = tuple(tier.as_dict() for tier in result.tiers)
         if result.text:
-            return self._reply(event, command, result.text, result.source, started, limit)
+            return self._reply(
+                event,
+                command,
+                result.text,
+                result.source,
+                started,
+                limit,
+                first_token_ms=result.first_token_ms,
+                tiers=tiers,
+            )
 
         fallback_intent = self._fallback_intent(command, result)
         tag = f"[{command.intent.upper()}]"
@@ -95,19 +109,57 @@ class Handler:
             log.info("%s all LLMs unavailable (%s) -> fallback %s", tag, _errors(result), fallback_intent)
         else:
             log.info("%s no LLM usable -> fallback %s, no network call", tag, fallback_intent)
+        return self._fallback_reply(event, command, fallback_intent, started, limit, tiers)
+
+    def failed(self, event: ChatEvent, command: Command) -> Reply:
+        """The reply when answering raised: an error phrase for a question, its own phrases
+        for a mention or a custom command. Never silence: the console and the web chat wait
+        for a reply, and an empty one would end the adapter's guard without a word."""
+        intent = ASK_ERROR if command.intent == ASK else command.intent
+        return self._fallback_reply(event, command, intent, time.perf_counter(), limit_for(event.platform))
+
+    def _fallback_reply(
+        self,
+        event: ChatEvent,
+        command: Command,
+        intent: str,
+        started: float,
+        limit: int,
+        tiers: tuple[dict[str, object], ...] = (),
+    ) -> Reply:
+        """A phrase of `intent`, in the channel's fallback mode (the bot's when it has none)."""
         mode = self.channel_settings.get(event.platform, event.channel).fallback_mode or self.fallback_mode
-        phrase = get_fallback_response(fallback_intent, mode)
-        return self._reply(event, command, phrase, "fallback", started, limit)
+        fallback = choose_fallback(intent, mode)
+        return self._reply(
+            event,
+            command,
+            fallback.text,
+            "fallback",
+            started,
+            limit,
+            fallback_intent=fallback.intent,
+            tiers=tiers,
+        )
 
     @staticmethod
     def _fallback_intent(command: Command, result: CascadeResult) -> str:
-        if not result.attempted:
-            return command.intent
-        return "ask_timeout" if result.timed_out else "ask_error"
+        # ask_timeout and ask_error speak of a question ("J'ai réfléchi trop longtemps…"):
+        # a mention whose cascade failed still gets a chill phrase, and a custom intent its own.
+        # The rule lives with the result, so the call history records the same set.
+        return result.fallback_intent(command.intent) or command.intent
 
     @staticmethod
     def _reply(
-        event: ChatEvent, command: Command, body: str, source: str, started: float, limit: int
+        event: ChatEvent,
+        command: Command,
+        body: str,
+        source: str,
+        started: float,
+        limit: int,
+        *,
+        fallback_intent: str | None = None,
+        first_token_ms: float | None = None,
+        tiers: tuple[dict[str, object], ...] = (),
     ) -> Reply:
         return Reply(
             platform=event.platform,
@@ -120,6 +172,9 @@ class Handler:
             reply_to=event.message_id,
             channel_id=event.channel_id,
             command=command.name,
+            fallback_intent=fallback_intent,
+            first_token_ms=first_token_ms,
+            tiers=tiers,
         )
 
 

@@ -6,6 +6,8 @@ worker consumer finds the handler.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from asgiref.sync import sync_to_async
@@ -16,33 +18,82 @@ from chatbridge.handler import Handler
 from chatbridge.prompts import load_prompts
 from fallbacks import services as fallbacks
 from llm.service import LLMService
+from serdabot.database import database_label, ping
+from serdabot.outage import connection_errors, describe
 
 log = logging.getLogger("chatbridge.runtime")
+
+
+# While the database is unreachable at start, how often the caches try it again.
+RELOAD_FIRST = 1.0
+RELOAD_CAP = 10.0
 
 
 class BotRuntime:
     def __init__(self, llm: LLMService, handler: Handler) -> None:
         self.llm = llm
         self.handler = handler
+        self._reload: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls) -> BotRuntime:
         llm = LLMService.from_settings()
+        prompts = load_prompts()
+        # Warm-ups read the same system prompt as chat: a model slow to read it must not pass one.
+        llm.warmups.system_prompt = prompts.get("ask", "")
         handler = Handler(
             llm,
             bot_names=(settings.BOT_NAME,),
             fallback_mode=llm.config.fallback_mode,
-            prompts=load_prompts(),
+            prompts=prompts,
         )
         return cls(llm, handler)
 
     async def start(self, *, process: str) -> None:
-        # Phrases and channel settings are read once here so the hot path only touches memory.
-        await sync_to_async(fallbacks.warm)()
-        await settings_cache.refresh()
+        try:
+            await sync_to_async(ping, thread_sensitive=True)()
+        except connection_errors() as exc:
+            # The bot answers anyway (`chat` on a dead database): said once, here, rather
+            # than by each cache in turn; the history writer waits for it quietly.
+            log.warning(
+                "%s unreachable (%s): answering with built-in phrases and default channel settings; "
+                "history waits in memory until it is back",
+                database_label(),
+                describe(exc),
+            )
+            fallbacks.database_unreachable()
+            self.llm.recorder.database_unreachable(exc)
+            self._reload = asyncio.create_task(self._load_when_back(), name="caches-reload")
+        else:
+            await self._load_caches()
         await self.llm.start(process=process)
 
+    async def _load_caches(self) -> None:
+        # Phrases and channel settings are read once here so the hot path only touches memory.
+        # Each keeps what it has (built-in phrases, defaults) if the database fails meanwhile.
+        await sync_to_async(fallbacks.warm)()
+        await settings_cache.refresh()
+
+    async def _load_when_back(self) -> None:
+        """Read the phrases and channel settings once the database that was down at start answers."""
+        delay = RELOAD_FIRST
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await sync_to_async(ping, thread_sensitive=True)()
+            except connection_errors():
+                delay = min(delay * 2, RELOAD_CAP)
+                continue
+            await self._load_caches()
+            log.info("%s answers again: phrases and channel settings loaded", database_label())
+            return
+
     async def stop(self) -> None:
+        if self._reload is not None:
+            self._reload.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reload
+            self._reload = None
         await self.llm.stop()
 
 

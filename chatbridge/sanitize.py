@@ -1,7 +1,9 @@
 """Make any text safe to send to chat.
 
-A model can answer anything: several lines, control characters, a leading "/"
-(a Twitch chat command), thousands of characters. Every reply goes through here.
+A model can answer anything: several lines, control characters, lone surrogates, a
+leading "/" (a Twitch chat command), thousands of characters. Every reply, the chat
+display name in front of it included, goes through here. Platform markup (Discord's
+markdown and masked links) is the adapter's business: Twitch shows text as it is.
 """
 
 from __future__ import annotations
@@ -14,18 +16,36 @@ PLATFORM_LIMITS = {"discord": 2000}
 ELLIPSIS = "…"
 
 _WHITESPACE = re.compile(r"\s+")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def limit_for(platform: str) -> int:
     return PLATFORM_LIMITS.get(platform, DEFAULT_LIMIT)
 
 
+def without_lone_surrogates(text: str) -> str:
+    """Rejoin surrogate pairs split into two code points, drop the lone ones.
+
+    A lone surrogate (JSON allows "\\ud800") cannot be encoded to UTF-8: it would make the
+    platforms, the Redis layer and `chat --json` fail on the whole reply.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+
+
+def _kept(ch: str) -> bool:
+    # Format characters hide text (zero-width spaces, bidi overrides, tag characters);
+    # ZWJ stays because emoji sequences (👩‍💻) need it.
+    return unicodedata.category(ch) != "Cf" or ch == "\u200d"
+
+
 def one_line(text: str) -> str:
-    """Drop control and format characters, collapse all whitespace to single spaces."""
+    """Drop lone surrogates and format characters, turn controls and line breaks into single spaces."""
     cleaned = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-        if unicodedata.category(ch) != "Cf" or ch == "\u200d"  # keep ZWJ: emoji sequences need it
+        for ch in without_lone_surrogates(text)
+        if _kept(ch)
     )
     return _WHITESPACE.sub(" ", cleaned).strip()
 

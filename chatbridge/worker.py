@@ -1,42 +1,111 @@
-"""The chat worker: channels' own Worker, reading the workers' channel."""
+"""The chat worker: channels' own Worker, reading the workers' channel.
+
+Its receive loop outlives the layer: a Redis outage (or Redis refusing at start) is
+logged once, retried with capped backoff, and reading resumes by itself within
+seconds of Redis returning. Only cancellation stops it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 
-from chatbridge.consumers import ChatWorkerConsumer
+from chatbridge.consumers import ChatWorkerConsumer, wait_in_flight
 from chatbridge.events import WORKER_CHANNEL
+from serdabot.outage import Outage, being_cancelled, connection_errors
 
+log = logging.getLogger("chatbridge.worker")
+
+# How long a stopping worker waits for its listeners to notice.
+LISTENER_STOP = 2.0
 # Messages read from the layer but not yet picked up by the consumer.
 MAX_QUEUED = 64
 
 
 class ChatWorker(Worker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listeners: list[asyncio.Task[None]] = []
+        self._reading = asyncio.Event()
+        self._reading.set()
+
+    async def drain(self, until: float) -> int:
+        """Stop reading the layer, then let the answers in flight finish until the loop time
+        `until` (their replies go out as usual). The number still unfinished."""
+        self._reading.clear()
+        await self._stop_listeners()
+        return await wait_in_flight(until)
+
+    async def _stop_listeners(self) -> None:
+        for task in self._listeners:
+            task.cancel()
+        # redis-py may turn the cancellation of a blocking read into an error of its own (or
+        # retry through it): the listener checks `_reading` too, and is not waited for forever.
+        if self._listeners:
+            await asyncio.wait(self._listeners, timeout=LISTENER_STOP)
+
     async def handle(self) -> None:
         # channels' Worker waits on its listeners without cancelling them when it is
         # cancelled itself: they would go on reading the layer after the worker stopped.
-        listeners = [asyncio.create_task(self.listener(channel)) for channel in self.channels]
+        listeners = self._listeners = [
+            asyncio.create_task(self.listener(channel)) for channel in self.channels
+        ]
         try:
-            await asyncio.gather(*listeners)
+            # Listeners end only when drain() cancels them. asyncio.wait, not gather: cancelled,
+            # this worker goes straight to `finally`, which clears `_reading` (a listener whose
+            # cancellation redis-py swallowed still ends at its next loop) and waits a bounded time.
+            while True:
+                done, _ = await asyncio.wait(listeners)
+                if not self._reading.is_set():
+                    break
+                ended = [t.exception() if not t.cancelled() else "cancelled" for t in done]
+                # Ended while still reading: a bug, never an outage. A deaf worker would leave
+                # every message to the adapters' guard, so it is said and the loop starts again.
+                log.error("chat worker: the layer listener stopped on its own (%r): started again", ended)
+                await asyncio.sleep(1.0)
+                listeners = self._listeners = [
+                    asyncio.create_task(self.listener(channel)) for channel in self.channels
+                ]
+            # Drained: the consumers finish their answers until the caller cancels the worker.
+            await asyncio.Event().wait()
         finally:
+            self._reading.clear()
             instances = [details["future"] for details in self.application_instances.values()]
             for task in [*listeners, *instances]:
                 task.cancel()
             self.application_instances.clear()
             # Wait for them: a consumer still reading its own channel would hold a layer
             # connection open past the worker's end.
-            await asyncio.gather(*listeners, *instances, return_exceptions=True)
+            if listeners or instances:
+                await asyncio.wait([*listeners, *instances], timeout=LISTENER_STOP)
 
     async def listener(self, channel: str) -> None:
-        while True:
-            message = await self.channel_layer.receive(channel)
-            if not message.get("type"):
-                raise ValueError("Worker received message with no type.")
+        outage = Outage("chat worker", "the channel layer", log)
+        errors = connection_errors()
+        while self._reading.is_set():
+            try:
+                message = await self.channel_layer.receive(channel)
+            except errors as exc:
+                if being_cancelled() or not self._reading.is_set():
+                    raise asyncio.CancelledError from exc
+                await asyncio.sleep(outage.failed(exc))
+                continue
+            except Exception:
+                if being_cancelled() or not self._reading.is_set():
+                    raise asyncio.CancelledError from None
+                # Not an outage (a message the layer could not decode...): never the end of the worker.
+                log.exception("chat worker: reading the layer failed")
+                await asyncio.sleep(1.0)
+                continue
+            outage.recovered()
+            if not isinstance(message, dict) or not message.get("type"):
+                log.warning("chat worker: a layer message with no type was ignored")
+                continue
             queue = self.get_or_create_application_instance(channel, {"type": "channel", "channel": channel})
             await queue.put(message)
             # Back-pressure: when the consumer is saturated, leave the backlog in the

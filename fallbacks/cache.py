@@ -12,6 +12,7 @@ import threading
 
 from fallbacks import builtin
 from fallbacks.models import Phrase
+from serdabot.outage import describe
 
 log = logging.getLogger("fallbacks.cache")
 
@@ -44,15 +45,29 @@ def _load_locked() -> Phrases:
 
 
 def reload() -> bool:
-    """Read the database again; on failure keep the phrases already in memory."""
+    """Read the database again; on failure keep the phrases already in memory (or the built-in ones)."""
+    global _builtin_logged
     try:
         with _lock:
             phrases = _load_locked()
     except Exception as exc:
-        log.warning("could not read fallback phrases, keeping those in memory: %r", exc)
+        # One line, never a traceback: an unreachable database is an outage, not a bug.
+        if _phrases is None:
+            _builtin_logged = True  # said here: the first reply need not say it again
+            log.warning(
+                "could not read fallback phrases (%s); answering with built-in phrases", describe(exc)
+            )
+        else:
+            log.warning("could not read fallback phrases (%s); keeping those in memory", describe(exc))
         return False
     log.info("loaded %d fallback phrases for %d intents", sum(map(len, phrases.values())), len(phrases))
     return True
+
+
+def builtin_announced() -> None:
+    """The caller told the operator the phrases cannot be read: built-in ones answer, quietly."""
+    global _builtin_logged
+    _builtin_logged = True
 
 
 def clear() -> None:

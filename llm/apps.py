@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class LlmConfig(AppConfig):
     name = "llm"
     verbose_name = "LLM availability"
+
+    def ready(self) -> None:
+        from llm import signals
+
+        signals.connect()

@@ -11,12 +11,21 @@ LLM_MODEL                 bot.llm.model         (the first model the server list
 LLM_API_KEY               bot.llm.api_key       lm-studio
     Bearer token sent to the local server (most ignore it).
 LLM_TIMEOUT               bot.llm.timeout       10
-    Read timeout of one request, seconds.
+    Longest one streamed answer may take from one tier, first byte to last, seconds.
 LLM_CONNECT_TIMEOUT       bot.llm.connect_timeout  2
     Connect timeout, seconds.
+LLM_FIRST_TOKEN_TIMEOUT   bot.llm.first_token_timeout  5
+    Longest wait for the first streamed token of an answer; then the tier has failed.
+LLM_STALL_TIMEOUT         bot.llm.stall_timeout  3
+    Longest gap between two streamed chunks; then the tier has failed.
+LLM_WARMUP_TIMEOUT        bot.llm.warmup_timeout  120
+    How long the background warm-up completion may wait for a model being loaded.
 LLM_DEADLINE              bot.llm.deadline      15
     Longest wait for one chat message across all tiers, seconds. When it passes the
     fallback goes out (ask_timeout) and a late answer is dropped.
+LLM_LOCAL_SHARE           bot.llm.local_share   0.5
+    Share of LLM_DEADLINE the local tier may use while the OpenAI tier can still
+    answer: with the defaults the local tier gets 7.5 s and OpenAI at least 7.5 s.
 LLM_MAX_TOKENS            bot.llm.max_tokens    200
     Longest answer asked of a model, in tokens.
 LLM_PROBE_INTERVAL        bot.llm.probe_interval  30
@@ -41,11 +50,15 @@ OPENAI_API_KEY            openai.api_key        (none)
 OPENAI_MODEL              openai.model          gpt-4o-mini
 OPENAI_BASE_URL           openai.base_url       https://api.openai.com/v1
     Any OpenAI-compatible server can stand in.
+OPENAI_DAILY_REQUESTS     openai.daily_requests  (no limit)
+OPENAI_DAILY_TOKENS       openai.daily_tokens    (no limit)
+    The paid tier's daily budget (local days); the admin can override both.
 FALLBACK_MODE             bot.llm.fallback_mode  fun
     fun, silent or minimal: which fallback phrases chat gets.
 
 Boot detection waits at most min(2 s, LLM_TIMEOUT). With the defaults one message waits
-at most LLM_DEADLINE = 15 s: the local tier may take 2 + 10 s, OpenAI gets what is left.
+at most LLM_DEADLINE = 15 s: the local tier may take its share (7.5 s) when OpenAI is
+there to answer, and must show a first token within 5 s; OpenAI gets what is left.
 Bad values stop start-up with one line naming the setting (ConfigError).
 """
 
@@ -99,7 +112,11 @@ class LLMConfig:
     api_key: str = field(default="lm-studio", repr=False)
     timeout: float = 10.0
     connect_timeout: float = 2.0
+    first_token_timeout: float = 5.0
+    stall_timeout: float = 3.0
+    warmup_timeout: float = 120.0
     deadline: float = 15.0
+    local_share: float = 0.5
     max_tokens: int = 200
     probe_interval: float = 30.0
     probe_kind: str = "models"
@@ -111,6 +128,8 @@ class LLMConfig:
     openai_api_key: str = field(default="", repr=False)
     openai_model: str = "gpt-4o-mini"
     openai_base_url: str = OPENAI_DEFAULT_BASE_URL
+    openai_daily_requests: int | None = None
+    openai_daily_tokens: int | None = None
     fallback_mode: str = "fun"
 
     def __post_init__(self) -> None:
@@ -125,6 +144,9 @@ class LLMConfig:
             ("LLM_CONNECT_TIMEOUT", self.connect_timeout),
             ("LLM_DEADLINE", self.deadline),
             ("LLM_PROBE_INTERVAL", self.probe_interval),
+            ("LLM_FIRST_TOKEN_TIMEOUT", self.first_token_timeout),
+            ("LLM_STALL_TIMEOUT", self.stall_timeout),
+            ("LLM_WARMUP_TIMEOUT", self.warmup_timeout),
         ):
             if not value > 0 or math.isinf(value):
                 raise ConfigError(f"{name}: must be a positive number of seconds, got {value!r}")
@@ -136,6 +158,14 @@ class LLMConfig:
         ):
             if count < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {count!r}")
+        if not 0 < self.local_share <= 1:
+            raise ConfigError(f"LLM_LOCAL_SHARE: must be above 0 and at most 1, got {self.local_share!r}")
+        for name, limit in (
+            ("OPENAI_DAILY_REQUESTS", self.openai_daily_requests),
+            ("OPENAI_DAILY_TOKENS", self.openai_daily_tokens),
+        ):
+            if limit is not None and limit < 1:
+                raise ConfigError(f"{name}: must be at least 1 (leave it unset for no limit), got {limit!r}")
 
     @property
     def openai_enabled(self) -> bool:
@@ -178,6 +208,16 @@ def _count(name: str, raw: Any) -> int:
     return value
 
 
+def _share(name: str, raw: Any) -> float:
+    try:
+        value = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if not 0 < value <= 1:
+        raise ConfigError(f"{name}: must be above 0 and at most 1, got {raw!r}")
+    return value
+
+
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
@@ -216,7 +256,11 @@ _SETTINGS: tuple[tuple[str, str, str, _Parser], ...] = (
     ("api_key", "LLM_API_KEY", "bot.llm.api_key", _text),
     ("timeout", "LLM_TIMEOUT", "bot.llm.timeout", _seconds),
     ("connect_timeout", "LLM_CONNECT_TIMEOUT", "bot.llm.connect_timeout", _seconds),
+    ("first_token_timeout", "LLM_FIRST_TOKEN_TIMEOUT", "bot.llm.first_token_timeout", _seconds),
+    ("stall_timeout", "LLM_STALL_TIMEOUT", "bot.llm.stall_timeout", _seconds),
+    ("warmup_timeout", "LLM_WARMUP_TIMEOUT", "bot.llm.warmup_timeout", _seconds),
     ("deadline", "LLM_DEADLINE", "bot.llm.deadline", _seconds),
+    ("local_share", "LLM_LOCAL_SHARE", "bot.llm.local_share", _share),
     ("max_tokens", "LLM_MAX_TOKENS", "bot.llm.max_tokens", _count),
     ("probe_interval", "LLM_PROBE_INTERVAL", "bot.llm.probe_interval", _seconds),
     ("probe_kind", "LLM_PROBE", "bot.llm.probe", _chooser(PROBE_KINDS)),
@@ -228,6 +272,8 @@ _SETTINGS: tuple[tuple[str, str, str, _Parser], ...] = (
     ("openai_api_key", "OPENAI_API_KEY", "openai.api_key", _text),
     ("openai_model", "OPENAI_MODEL", "openai.model", _text),
     ("openai_base_url", "OPENAI_BASE_URL", "openai.base_url", _endpoint),
+    ("openai_daily_requests", "OPENAI_DAILY_REQUESTS", "openai.daily_requests", _count),
+    ("openai_daily_tokens", "OPENAI_DAILY_TOKENS", "openai.daily_tokens", _count),
     ("fallback_mode", "FALLBACK_MODE", "bot.llm.fallback_mode", _chooser(FALLBACK_MODES)),
 )
 
@@ -262,13 +308,21 @@ def load_config(environ: Mapping[str, str] | None = None) -> LLMConfig:
     env = os.environ if environ is None else environ
     path = env.get("SERDABOT_CONFIG", "").strip()
     data = _read_yaml(path) if path else {}
+    return config_from(data, env, source=path)
+
+
+def config_from(data: Mapping[str, Any], environ: Mapping[str, str], *, source: str) -> LLMConfig:
+    """The settings from a mapping shaped like the YAML file; the environment still wins.
+
+    `source` names the mapping in error messages (the file's path, "the config given").
+    """
     values: dict[str, Any] = {}
     for attr, var, key, parse in _SETTINGS:
-        raw_env = env.get(var)
+        raw_env = environ.get(var)
         if raw_env is not None and raw_env.strip() != "":
             values[attr] = parse(var, raw_env.strip())
             continue
-        raw_yaml = _lookup(data, key)
-        if raw_yaml is not None and raw_yaml != "":
-            values[attr] = parse(f"{key} in {path}", raw_yaml)
+        raw = _lookup(data, key)
+        if raw is not None and raw != "":
+            values[attr] = parse(f"{key} in {source}", raw)
     return LLMConfig(**values)

@@ -7,8 +7,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-import httpx
-
 from llm.errors import ProviderError
 from llm.providers import Provider
 
@@ -34,7 +32,7 @@ async def detect(provider: Provider, *, mode: str, within: float) -> DetectionRe
     started = time.perf_counter()
     try:
         async with asyncio.timeout(within):
-            models = await provider.list_models(timeouts=httpx.Timeout(within))
+            models = await provider.list_models(within=within)
             model = provider.check_models(models)
     except ProviderError as exc:
         return DetectionResult(

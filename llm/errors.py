@@ -8,6 +8,8 @@ The cascade adds `BreakerOpen`, `Cooling`, `Saturated` and `Deadline` for tiers 
 
 from __future__ import annotations
 
+from serdabot.redact import redact
+
 
 class ProviderError(Exception):
     """A tier failed one request. `kind` is the error class recorded in the history."""
@@ -21,9 +23,10 @@ class ProviderError(Exception):
         opens_at_once: bool = False,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
+        super().__init__(f"{kind}: {redact(detail)[:300]}" if detail else kind)
         self.kind = kind
-        self.detail = detail[:300]
+        # Some proxies echo the API key in their error bodies: it never leaves this object.
+        self.detail = redact(detail)[:300]
         self.timed_out = timed_out
         # Failures that retrying will not fix (nothing listening, unknown model, bad key).
         self.opens_at_once = opens_at_once

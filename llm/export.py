@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -10,8 +11,15 @@ from django.utils import timezone
 
 from llm import stats
 from llm.models import CascadeCall, Probe
+from serdabot.redact import redact
 
 Rows = tuple[list[str], Iterable[list[object]]]
+Export = Callable[[datetime, datetime], Rows]
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"):
+# an LLM server's error text such as `=HYPERLINK("http://x","y")` would become a live link.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def _iso(moment: datetime | None) -> str:
@@ -34,8 +42,9 @@ def probes(start: datetime, end: datetime) -> Rows:
                 kind,
                 int(ok),
                 "" if latency is None else f"{latency:.1f}",
-                error,
-                detail,
+                # Redacted when read too: rows stored before redaction existed may hold a key.
+                redact(error),
+                redact(detail),
             ]
 
     return header, rows()
@@ -56,7 +65,7 @@ def calls(start: datetime, end: datetime) -> Rows:
         for created, platform, channel, intent, source, latency, timed_out, errors in query.iterator(
             chunk_size=5000
         ):
-            encoded = json.dumps(errors, sort_keys=True) if errors else ""
+            encoded = redact(json.dumps(errors, sort_keys=True)) if errors else ""
             yield [
                 _iso(created),
                 platform,
@@ -91,7 +100,7 @@ def incidents(start: datetime, end: datetime) -> Rows:
             int(i.ongoing),
             round(i.duration(now).total_seconds()),
             round(i.overlap(start, end, now).total_seconds()),
-            i.error,
+            i.error,  # stats.incidents has redacted both
             i.detail,
         ]
         for i in reversed(stats.incidents(start, end))
@@ -99,8 +108,27 @@ def incidents(start: datetime, end: datetime) -> Rows:
     return header, rows
 
 
-EXPORTS: dict[str, Callable[[datetime, datetime], Rows]] = {
-    "probes": probes,
-    "calls": calls,
-    "incidents": incidents,
+def neutralise(cell: object) -> object:
+    """A text cell a spreadsheet would run as a formula, made plain text by a leading quote.
+
+    Numbers stay as they are: `-1.5` is a number, not a formula, and needs no quote.
+    """
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) and not NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def _neutralised(export: Export) -> Export:
+    def rows_of(start: datetime, end: datetime) -> Rows:
+        header, rows = export(start, end)
+        return header, ([neutralise(cell) for cell in row] for row in rows)
+
+    return rows_of
+
+
+# Every export goes through `neutralise`, cell by cell: whatever a future column holds.
+EXPORTS: dict[str, Export] = {
+    "probes": _neutralised(probes),
+    "calls": _neutralised(calls),
+    "incidents": _neutralised(incidents),
 }

@@ -1,7 +1,10 @@
 """Background health: every tier is probed on a schedule and its breaker told the result.
 
 This is what brings a tier back after an outage (and an LLM started after the bot
-into use) without a chat message paying for the attempt.
+into use) without a chat message paying for the attempt. A tier that is up gets the
+configured probe (`LLM_PROBE`); a tier that is down or warming gets a cheap `/models`
+first and, when that answers, a warm-up completion: only a completion that works
+closes a breaker, since LM Studio lists models while its completions hang.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 from llm.cascade import CascadeTier
 from llm.history import HistoryRecorder
 from llm.results import ProbeResult
+from llm.warmup import WarmUps
 
 log = logging.getLogger("llm.health")
 
@@ -25,11 +29,13 @@ class HealthMonitor:
         interval: float,
         kind: str,
         recorder: HistoryRecorder | None = None,
+        warmups: WarmUps | None = None,
     ) -> None:
         self.tiers = tiers
         self.interval = interval
         self.kind = kind
         self.recorder = recorder
+        self.warmups = warmups
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -49,41 +55,53 @@ class HealthMonitor:
         return [r for r in results if r is not None]
 
     async def probe(self, tier: CascadeTier, *, force: bool = False) -> ProbeResult | None:
-        tier.breaker.tick()
+        await tier.breaker.tick()
         if not force and not tier.breaker.admits_probe():
             return None
+        if not force and (tier.slots.in_flight > 0 or await tier.slots.busy_elsewhere()):
+            # The tier is answering chat: those calls say how it is. A probe would queue behind
+            # them on a one-at-a-time server, and llama.cpp's Python server ends the stream it
+            # is sending when another request arrives.
+            return None
+        down = tier.breaker.state != "up"
+        # An operator's probe (llmstatus) asks what it was told to; the schedule keeps a down
+        # tier's probe cheap and leaves the completion to the warm-up.
+        kind = "models" if down and not force else self.kind
         try:
-            # Each phase has its own httpx timeout; this also bounds a server that drips bytes.
+            # Each phase has its own timeout; this also bounds anything the clocks miss.
             async with asyncio.timeout(tier.budget + 1.0):
-                result = await tier.provider.probe(self.kind)
+                result = await tier.provider.probe(kind)
         except TimeoutError:
             result = ProbeResult(
-                tier=tier.name,
-                url=tier.provider.url,
-                ok=False,
-                latency_ms=None,
-                error="Deadline",
-                kind=self.kind,
+                tier=tier.name, url=tier.provider.url, ok=False, latency_ms=None, error="Deadline", kind=kind
             )
-        self._apply(tier, result)
         if self.recorder is not None:
             self.recorder.record_probe(result)
+        await self._apply(tier, result, down=down)
         return result
 
-    @staticmethod
-    def _apply(tier: CascadeTier, result: ProbeResult) -> None:
+    async def _apply(self, tier: CascadeTier, result: ProbeResult, *, down: bool) -> None:
         if result.ok:
             log.debug("probe %s ok in %.0f ms (%s)", tier.name, result.latency_ms or 0, result.detail)
-            tier.breaker.record_success(probe=True, detail=f"probe ok: {result.detail}")
-        else:
-            log.debug("probe %s failed: %s %s", tier.name, result.error, result.detail)
-            tier.breaker.record_failure(
-                result.error,
-                detail=result.detail,
-                opens_at_once=result.opens_at_once,
-                retry_after=result.retry_after,
-                rate_limited=result.error == "RateLimited",
+            completion = result.kind == "completion"
+            await tier.breaker.record_success(
+                completion=completion, probe=True, detail=f"probe ok: {result.detail}"
             )
+            if down and self.warmups is not None:
+                # The server answers: find out whether it can complete, without a viewer waiting.
+                await self.warmups.trigger(tier, skip_meanwhile=False)
+            return
+        log.debug("probe %s failed: %s %s", tier.name, result.error, result.detail)
+        await tier.breaker.record_failure(
+            result.error,
+            detail=result.detail,
+            opens_at_once=result.opens_at_once,
+            retry_after=result.retry_after,
+            rate_limited=result.error == "RateLimited",
+        )
+        timed_out = result.error in ("FirstTokenTimeout", "ReadTimeout")
+        if result.kind == "completion" and timed_out and self.warmups is not None:
+            await self.warmups.trigger(tier, skip_meanwhile=True)
 
     async def _run(self) -> None:
         while True:

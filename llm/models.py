@@ -8,6 +8,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from serdabot.process import HOST_LENGTH, ROLE_LENGTH
+
 
 class Tier(models.TextChoices):
     LOCAL = "local", "Local LLM"
@@ -20,7 +22,20 @@ class Source(models.TextChoices):
     FALLBACK = "fallback", "Fallback phrase"
 
 
-class Probe(models.Model):
+class WrittenBy(models.Model):
+    """The process that recorded a history row (serdabot/process.py): which of several bots said it."""
+
+    host = models.CharField(max_length=HOST_LENGTH, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    role = models.CharField(
+        max_length=ROLE_LENGTH, blank=True, help_text="web, bot, adapters, worker, console or other"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Probe(WrittenBy):
     """One health check of one tier (boot detection, background probe or `llmstatus`)."""
 
     class Kind(models.TextChoices):
@@ -48,7 +63,7 @@ class Probe(models.Model):
         return f"{self.tier} {'ok' if self.ok else self.error} @ {self.created:%Y-%m-%d %H:%M:%S}"
 
 
-class CascadeCall(models.Model):
+class CascadeCall(WrittenBy):
     """One chat message that asked the bot something, and who answered it."""
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
@@ -60,6 +75,12 @@ class CascadeCall(models.Model):
     # {"local": "ConnectError", ...}: the error class of each tier that failed or was skipped.
     errors = models.JSONField(default=dict, blank=True)
     timed_out = models.BooleanField(default=False)
+    # The phrase set that went out when no model answered ("ask", "chill", "ask_timeout", ...).
+    fallback_intent = models.CharField(max_length=50, blank=True)
+    # Time to the first streamed token of the answer that went out (None: no model answered).
+    first_token_ms = models.FloatField(null=True, blank=True)
+    # Each tier tried or skipped, in order: [{"tier", "outcome", "error", "ms", "first_token_ms"}].
+    tiers = models.JSONField(default=list, blank=True)
     # Only filled when HISTORY_STORE_CHAT is on.
     user = models.CharField(max_length=100, blank=True)
     text = models.TextField(blank=True)
@@ -76,13 +97,17 @@ class CascadeCall(models.Model):
         return f"{self.platform}/{self.intent} -> {self.source} ({self.latency_ms:.0f} ms)"
 
 
-class TierEvent(models.Model):
+class TierEvent(WrittenBy):
     """A tier's state changed (breaker opened, closed, cooling down): the dashboard's incidents."""
 
     class State(models.TextChoices):
         UP = "up", "Up"
         DOWN = "down", "Down"
         COOLING = "cooling", "Cooling down"
+        # The model is being loaded (LM Studio on first use): chat skips the tier meanwhile.
+        WARMING = "warming", "Warming up"
+        # The paid tier reached its daily budget: skipped until local midnight.
+        BUDGET = "budget", "Daily budget reached"
         NOT_CONFIGURED = "not_configured", "Not configured"
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
@@ -99,7 +124,7 @@ class TierEvent(models.Model):
         return f"{self.tier} -> {self.state} @ {self.created:%Y-%m-%d %H:%M:%S}"
 
 
-class BootDetection(models.Model):
+class BootDetection(WrittenBy):
     """One `runbot`/`chat` start: what boot detection found."""
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
@@ -116,3 +141,62 @@ class BootDetection(models.Model):
 
     def __str__(self) -> str:
         return f"boot {'found' if self.found else 'not found'} @ {self.created:%Y-%m-%d %H:%M:%S}"
+
+
+class Usage(WrittenBy):
+    """One request sent to a tier that reports usage (the OpenAI tier's budget counts these)."""
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    # False when the server did not report usage and the tokens were estimated from the text.
+    reported = models.BooleanField(default=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tier", "created"])]
+        ordering = ["-created"]
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __str__(self) -> str:
+        return f"{self.tier} {self.model} {self.total_tokens} tokens @ {self.created:%Y-%m-%d %H:%M:%S}"
+
+
+class BudgetSettings(models.Model):
+    """The paid tier's daily limits, editable without a restart (one row; empty: the environment's)."""
+
+    daily_requests = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests to OpenAI per local day. Empty: OPENAI_DAILY_REQUESTS."
+    )
+    daily_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens (prompt + answer) per local day. Empty: OPENAI_DAILY_TOKENS."
+    )
+
+    class Meta:
+        verbose_name = "OpenAI daily budget"
+        verbose_name_plural = "OpenAI daily budget"
+
+    def __str__(self) -> str:
+        return "OpenAI daily budget"
+
+
+class ModelPrice(models.Model):
+    """Price per million tokens of one model, for the dashboard's cost estimate."""
+
+    model = models.CharField(max_length=200, unique=True)
+    input_per_million = models.DecimalField(
+        max_digits=10, decimal_places=4, help_text="USD per 1M prompt tokens"
+    )
+    output_per_million = models.DecimalField(
+        max_digits=10, decimal_places=4, help_text="USD per 1M answer tokens"
+    )
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return self.model

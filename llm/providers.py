@@ -1,31 +1,52 @@
-"""One `Provider` per tier: an OpenAI-compatible server reached over HTTP.
+"""One `Provider` per tier: an OpenAI-compatible server reached through the official SDK.
 
-httpx directly rather than the openai SDK: every timeout is explicit, nothing is
-retried behind our back, and each failure keeps a precise class (a refused
-connection, a truncated body and a malformed reply are different incidents).
+`openai.AsyncOpenAI` with `max_retries=0` and explicit httpx timeouts: nothing is
+retried behind the cascade's back. Every chat completion is streamed, under two
+clocks of our own: one for the first token, one for the gap between two chunks (a
+server that drips a byte a second never trips an HTTP read timeout). The SDK's typed
+errors are mapped onto the error classes the breaker and the history use
+(`llm.errors`), so a refused connection, a 429, a refused key and a cut stream stay
+different incidents.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
 import json
 import logging
+import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
+import openai
+from openai import AsyncOpenAI
 
 from llm.errors import InvalidAnswer, ProviderError
 from llm.results import ProbeResult
+from serdabot.redact import redact
 
 log = logging.getLogger("llm.providers")
 
-# A reply larger than this is not a chat answer: stop reading so memory stays bounded.
-MAX_BODY_BYTES = 1024 * 1024
+# An answer longer than this is not a chat answer: stop reading so memory stays bounded.
+MAX_ANSWER_CHARS = 64 * 1024
 # A Retry-After further away than this is treated as this (a bogus header must not
 # disable a tier for days).
 MAX_RETRY_AFTER = 600.0
+_MODEL_MISSING = ("not found", "does not exist", "not loaded", "model_not_found", "no model")
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """The time limits of one streamed completion, in seconds."""
+
+    first_token: float
+    stall: float
+    total: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +54,10 @@ class Completion:
     text: str
     finish_reason: str
     model: str
+    first_token_ms: float | None = None
+    # As the server reported them (None: not reported).
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 class Provider:
@@ -45,8 +70,11 @@ class Provider:
         model: str = "",
         timeout: float = 10.0,
         connect_timeout: float = 2.0,
+        first_token_timeout: float = 5.0,
+        stall_timeout: float = 3.0,
         max_connections: int = 4,
         token_param: str = "max_tokens",
+        include_usage: bool = False,
         trust_env: bool = False,
     ) -> None:
         self.tier = tier
@@ -55,16 +83,25 @@ class Provider:
         self.resolved_model = ""
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self.clocks = Clocks(first_token_timeout, stall_timeout, timeout)
         self.token_param = token_param
-        self._client = httpx.AsyncClient(
+        self.include_usage = include_usage
+        self._client = AsyncOpenAI(
             base_url=self.url,
-            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "SerdaBot"},
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            # Calls are already bounded per tier; room for probes means no wait for a pooled connection.
-            limits=httpx.Limits(
-                max_connections=max_connections + 2, max_keepalive_connections=max_connections
+            api_key=api_key,
+            max_retries=0,
+            # The SDK runs on httpx2 (its own fork of httpx): timeouts and errors are its types.
+            # Our own clocks bound a streamed answer; httpx's read timeout only has to catch
+            # a connection that went silent, so it is the longer of the two.
+            timeout=httpx2.Timeout(max(first_token_timeout, stall_timeout), connect=connect_timeout),
+            default_headers={"User-Agent": "SerdaBot"},
+            http_client=openai.DefaultAsyncHttpxClient(
+                # Calls are already bounded per tier; room for probes means no wait for a pooled connection.
+                limits=httpx2.Limits(
+                    max_connections=max_connections + 2, max_keepalive_connections=max_connections
+                ),
+                trust_env=trust_env,
             ),
-            trust_env=trust_env,
         )
 
     def __repr__(self) -> str:
@@ -75,14 +112,17 @@ class Provider:
         return self.configured_model or self.resolved_model
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._client.close()
 
-    async def list_models(self, *, timeouts: httpx.Timeout | None = None) -> tuple[str, ...]:
-        data = await self._request("GET", "/models", timeouts=timeouts)
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ProviderError("MalformedJSON", "no `data` list in the /models reply")
-        return tuple(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
+    async def list_models(self, *, within: float | None = None) -> tuple[str, ...]:
+        options: dict[str, Any] = {}
+        if within is not None:
+            options["timeout"] = httpx2.Timeout(within, connect=min(within, self.connect_timeout))
+        try:
+            page = await self._client.models.list(**options)
+        except Exception as exc:
+            raise map_error(exc, self.url, "/models") from None
+        return tuple(str(item.id) for item in page.data if getattr(item, "id", None))
 
     def check_models(self, models: tuple[str, ...]) -> str:
         """The model this tier will use, given what the server lists; remembers it."""
@@ -99,20 +139,126 @@ class Provider:
         self.resolved_model = models[0]
         return self.resolved_model
 
-    async def complete(self, *, system_prompt: str, prompt: str, max_tokens: int) -> Completion:
+    async def complete(
+        self, *, system_prompt: str, prompt: str, max_tokens: int, clocks: Clocks | None = None
+    ) -> Completion:
+        """Stream one answer and assemble it; raises ProviderError (or InvalidAnswer)."""
+        clocks = clocks or self.clocks
+        # No first token within the whole answer's time is a missing first token.
+        clocks = Clocks(min(clocks.first_token, clocks.total), clocks.stall, clocks.total)
         model = self.model or self.check_models(await self.list_models())
-        messages = [{"role": "user", "content": prompt}]
+        messages: list[dict[str, str]] = [{"role": "user", "content": prompt}]
         if system_prompt:
             messages.insert(0, {"role": "system", "content": system_prompt})
-        body = {"model": model, "messages": messages, self.token_param: max_tokens, "stream": False}
-        data = await self._request("POST", "/chat/completions", json_body=body)
-        return _parse_completion(data, model)
+        extra: dict[str, Any] = {self.token_param: max_tokens}
+        if self.include_usage:
+            extra["stream_options"] = {"include_usage": True}
+        return await self._stream(model, messages, extra, clocks, time.monotonic())
 
-    async def probe(self, kind: str) -> ProbeResult:
+    async def _stream(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        extra: dict[str, Any],
+        clocks: Clocks,
+        started: float,
+    ) -> Completion:
+        stream: Any = None
+        parts: list[str] = []
+        size = 0
+        finish = ""
+        first_token_ms: float | None = None
+        usage: Any = None
+        answered_model = model
+        try:
+            end_at = started + clocks.total
+            try:
+                async with asyncio.timeout(clocks.first_token):
+                    # The request and the response headers both count against the first token.
+                    stream = await self._client.chat.completions.create(
+                        model=model,
+                        messages=messages,  # type: ignore[arg-type]
+                        stream=True,
+                        timeout=httpx2.Timeout(
+                            max(clocks.first_token, clocks.stall), connect=self.connect_timeout
+                        ),
+                        **extra,
+                    )
+            except TimeoutError:
+                raise _first_token_timeout(clocks) from None
+            chunks: AsyncIterator[Any] = stream.__aiter__()
+            while True:
+                waiting_first = first_token_ms is None
+                now = time.monotonic()
+                phase = started + clocks.first_token - now if waiting_first else clocks.stall
+                whole = end_at - now
+                try:
+                    async with asyncio.timeout(max(min(phase, whole), 0.0)):
+                        chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    if phase > whole:
+                        raise ProviderError(
+                            "AnswerTimeout", f"answer not finished within {clocks.total:g} s", timed_out=True
+                        ) from None
+                    if waiting_first:
+                        raise _first_token_timeout(clocks) from None
+                    raise ProviderError(
+                        "StallTimeout",
+                        f"no chunk for {clocks.stall:g} s after the first token",
+                        timed_out=True,
+                    ) from None
+                answered_model = str(getattr(chunk, "model", "") or answered_model)
+                if getattr(chunk, "usage", None) is not None:
+                    usage = chunk.usage
+                for choice in getattr(chunk, "choices", None) or ():
+                    delta = getattr(choice, "delta", None)
+                    content = getattr(delta, "content", None) if delta is not None else None
+                    # Reasoning models (LM Studio, DeepSeek) stream their thinking apart from the
+                    # answer: not for chat, but proof the model is working, for both clocks.
+                    thinking = _reasoning(delta)
+                    if (content or thinking) and first_token_ms is None:
+                        first_token_ms = round((time.monotonic() - started) * 1000, 2)
+                    if content:
+                        parts.append(content)
+                        size += len(content)
+                    if getattr(choice, "finish_reason", None):
+                        finish = str(choice.finish_reason)
+                if size > MAX_ANSWER_CHARS:
+                    # Enough for any chat line: what follows is never read.
+                    finish = finish or "length"
+                    break
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise map_error(exc, self.url, "/chat/completions") from None
+        finally:
+            if stream is not None:
+                await _close(stream)
+        if not finish and not parts:
+            raise InvalidAnswer("EmptyChoices", "the stream carried no answer")
+        if not finish:
+            raise ProviderError("Truncated", "the stream ended before the answer finished")
+        text = "".join(parts)
+        if not text.strip():
+            raise InvalidAnswer("EmptyAnswer", "the answer has no text")
+        return Completion(
+            text=text,
+            finish_reason=finish,
+            model=answered_model,
+            first_token_ms=first_token_ms,
+            prompt_tokens=_tokens(usage, "prompt_tokens"),
+            completion_tokens=_tokens(usage, "completion_tokens"),
+        )
+
+    async def probe(self, kind: str, *, clocks: Clocks | None = None, system_prompt: str = "") -> ProbeResult:
         started = time.perf_counter()
         try:
             if kind == "completion":
-                completion = await self.complete(system_prompt="", prompt="ping", max_tokens=1)
+                completion = await self.complete(
+                    system_prompt=system_prompt, prompt="ping", max_tokens=1, clocks=clocks
+                )
                 models: tuple[str, ...] = (completion.model,)
                 detail = f"model {completion.model} answered"
             else:
@@ -147,95 +293,105 @@ class Provider:
             retry_after=exc.retry_after,
         )
 
-    async def _request(
-        self, method: str, path: str, *, json_body: Any = None, timeouts: httpx.Timeout | None = None
-    ) -> Any:
-        started = time.perf_counter()
-        try:
-            async with self._client.stream(
-                method, path, json=json_body, timeout=timeouts or httpx.USE_CLIENT_DEFAULT
-            ) as response:
-                raw = await _read_capped(response)
-        except httpx.TimeoutException as exc:
-            waited = f"no answer from {self.url}{path} within {time.perf_counter() - started:.1f} s"
-            raise ProviderError(type(exc).__name__, waited, timed_out=True) from None
-        except httpx.ConnectError as exc:
-            # Nothing listens (or the host is unknown): retrying on the next message will not help.
-            raise ProviderError("ConnectError", _describe(exc), opens_at_once=True) from None
-        except httpx.HTTPError as exc:
-            raise ProviderError(type(exc).__name__, _describe(exc)) from None
-        if response.status_code >= 400:
-            raise _status_error(response.status_code, response.headers, raw)
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise ProviderError("MalformedJSON", f"not JSON: {raw[:80]!r}") from None
+
+def map_error(exc: BaseException, url: str, path: str) -> ProviderError:
+    """The SDK's (and httpx2's) exceptions as the error classes the breaker and history know.
+
+    `ProviderError` redacts every detail it is given; a detail cut shorter here is redacted
+    first (a key cut in half stays a key).
+    """
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(exc)
+    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
+        # The SDK wraps what httpx2 raised, inside a stream too: classify the cause.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, httpx2.HTTPError):
+            return _transport_error(cause, url, path)
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderError("ReadTimeout", f"no answer from {url}{path} in time", timed_out=True)
+        # TLS torn down, a socket reset...: a glitch of this request, not "nothing listens".
+        name = type(cause).__name__ if cause is not None else "APIConnectionError"
+        return ProviderError("ConnectionLost", f"{name}: {cause or exc}")
+    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | ValueError):
+        return ProviderError("MalformedJSON", redact(f"not a valid reply: {exc}")[:200])
+    if isinstance(exc, openai.APIError):
+        # An error event inside the stream (`data: {"error": ...}`).
+        return ProviderError("ErrorBody", redact(str(exc.message))[:200])
+    if isinstance(exc, httpx2.HTTPError):
+        return _transport_error(exc, url, path)
+    log.warning("unexpected error from %s%s: %s", url, path, type(exc).__name__)
+    return ProviderError(type(exc).__name__, redact(str(exc))[:200])
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ProviderError("ResponseTooLarge", f"more than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _transport_error(exc: httpx2.HTTPError, url: str, path: str) -> ProviderError:
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderError(type(exc).__name__, f"no answer from {url}{path} in time", timed_out=True)
+    if isinstance(exc, httpx2.ConnectError):
+        # Nothing listens (or the host is unknown): retrying on the next message will not help.
+        return ProviderError("ConnectError", str(exc) or "connection refused", opens_at_once=True)
+    if isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
+        # The server hung up mid-answer.
+        return ProviderError("Truncated", str(exc) or type(exc).__name__)
+    return ProviderError(type(exc).__name__, str(exc) or type(exc).__name__)
 
 
-def _parse_completion(data: Any, model: str) -> Completion:
-    if not isinstance(data, dict):
-        raise ProviderError("MalformedJSON", "the reply is not a JSON object")
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices:
-        if "error" in data:
-            raise ProviderError("ErrorBody", _error_message(data)[:200])
-        raise InvalidAnswer("EmptyChoices", "the reply has no choices")
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    message = choice.get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, list):  # content parts: keep the text ones
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    if not isinstance(content, str) or not content.strip():
-        raise InvalidAnswer("EmptyAnswer", "the answer has no text")
-    return Completion(
-        text=content,
-        finish_reason=str(choice.get("finish_reason") or ""),
-        model=str(data.get("model") or model),
-    )
-
-
-def _status_error(status: int, headers: httpx.Headers, raw: bytes) -> ProviderError:
-    try:
-        message = _error_message(json.loads(raw))
-    except ValueError:
-        message = raw[:200].decode("utf-8", "replace")
+def _status_error(exc: openai.APIStatusError) -> ProviderError:
+    status = exc.status_code
+    # Redacted before it is matched or cut: a key cut in half stays a key.
+    message = redact(_error_message(exc))[:200]
     lowered = message.lower()
     if status == 429:
         return ProviderError(
-            "RateLimited", message[:200], retry_after=parse_retry_after(headers.get("retry-after"))
+            "RateLimited", message, retry_after=parse_retry_after(exc.response.headers.get("retry-after"))
         )
-    if (
-        status in (400, 404)
-        and "model" in lowered
-        and any(
-            words in lowered
-            for words in ("not found", "does not exist", "not loaded", "model_not_found", "no model")
-        )
-    ):
-        return ProviderError("ModelNotFound", message[:200], opens_at_once=True)
+    if status in (400, 404) and "model" in lowered and any(words in lowered for words in _MODEL_MISSING):
+        return ProviderError("ModelNotFound", message, opens_at_once=True)
     # A refused key will not become valid by retrying.
-    return ProviderError(f"HTTP{status}", message[:200], opens_at_once=status in (401, 403))
+    return ProviderError(f"HTTP{status}", message, opens_at_once=status in (401, 403))
 
 
-def _error_message(data: Any) -> str:
-    if isinstance(data, dict):
-        error = data.get("error", data)
+def _error_message(exc: openai.APIStatusError) -> str:
+    """The server's words, whole: the caller redacts before it cuts (a key cut in half stays a key)."""
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
         if isinstance(error, dict):
             parts = [str(error.get(k)) for k in ("message", "code") if error.get(k)]
-            return " ".join(parts) or json.dumps(error)[:200]
+            return " ".join(parts) or json.dumps(error)
         return str(error)
-    return str(data)[:200]
+    if body is not None:
+        return str(body)[:4000]
+    try:
+        return exc.response.text[:4000]
+    except Exception:
+        return exc.message[:4000]
+
+
+def _reasoning(delta: Any) -> str:
+    if delta is None:
+        return ""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(delta, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _first_token_timeout(clocks: Clocks) -> ProviderError:
+    return ProviderError("FirstTokenTimeout", f"no token within {clocks.first_token:g} s", timed_out=True)
+
+
+async def _close(stream: Any) -> None:
+    # Shielded: a message cut by its deadline must still hand its connection back.
+    with contextlib.suppress(Exception):
+        await asyncio.shield(stream.close())
+
+
+def _tokens(usage: Any, name: str) -> int | None:
+    value = getattr(usage, name, None) if usage is not None else None
+    return int(value) if isinstance(value, int) else None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -250,13 +406,9 @@ def parse_retry_after(value: str | None) -> float | None:
         except (TypeError, ValueError):
             return None
         seconds = when.timestamp() - time.time()
-    if seconds != seconds or seconds < 0:
+    if math.isnan(seconds) or seconds < 0:
         return None
     return min(seconds, MAX_RETRY_AFTER)
-
-
-def _describe(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
 
 
 def _ms(started: float) -> float:

@@ -1,25 +1,36 @@
 """`LLMService`: what the rest of the project talks to.
 
-It wires the tiers (provider + breaker + slots), boot detection, background probes
-and the history recorder, and answers `complete()` without ever raising.
+It wires the tiers (provider + breaker + slots), boot detection, warm-ups,
+background probes, the paid tier's daily budget and the history recorder, and
+answers `complete()` without ever raising. With `redis_url` (REDIS_URL), breakers and
+in-flight bounds are shared by every worker (`llm.shared`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 
-from llm.breaker import CircuitBreaker, StateChange
+from django.conf import settings
+from django.utils import timezone
+
+from llm.breaker import BreakerStore, CircuitBreaker, StateChange
+from llm.budget import DailyBudget
 from llm.cascade import Cascade, CascadeTier
 from llm.config import OPENAI_DEFAULT_BASE_URL, LLMConfig, load_config
 from llm.detection import DetectionResult, detect, log_detection
 from llm.health import HealthMonitor
 from llm.history import HistoryRecorder
 from llm.models import Probe, TierEvent
-from llm.providers import Provider
+from llm.providers import Clocks, Provider
 from llm.results import CascadeResult, ProbeResult
+from llm.shared import RedisStore, SharedLeases, SharedRedis, tier_key
 from llm.slots import Slots
+from llm.warmup import WarmUps
+from serdabot.redact import register_secret
 
 log = logging.getLogger("llm.service")
 
@@ -32,10 +43,18 @@ class LLMService:
         config: LLMConfig,
         recorder: HistoryRecorder | None = None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        redis_url: str | None = None,
+        today: Callable[[], datetime] = timezone.localtime,
     ) -> None:
         self.config = config
         self.recorder = recorder if recorder is not None else HistoryRecorder()
+        for secret in (config.api_key, config.openai_api_key):
+            register_secret(secret)
+        url = settings.REDIS_URL if redis_url is None else redis_url
+        self.shared = SharedRedis(url) if url else None
+        self.warmups = WarmUps(config.warmup_timeout, self.recorder)
+        self.budget: DailyBudget | None = None
         self.local = self._tier(
             "local",
             config.endpoint,
@@ -58,16 +77,33 @@ class LLMService:
                 clock=clock,
                 # Newer OpenAI models refuse max_tokens; compatible servers may not know the new name.
                 token_param="max_completion_tokens" if official else "max_tokens",
+                include_usage=True,
                 trust_env=True,
             )
             self.tiers.append(self.openai)
+            self.budget = DailyBudget(
+                requests=config.openai_daily_requests,
+                tokens=config.openai_daily_tokens,
+                redis_url=url or "",
+                now=today,  # the local clock whose midnight resets the budget (tests move it)
+                recorder=self.recorder,
+                listener=self._on_budget,
+            )
+            self.openai.daily = self.budget
+        # The local tier keeps its share of the deadline only while OpenAI could still answer.
+        self.local.share = config.local_share
         self.cascade = Cascade(
             [] if config.mode == "disabled" else self.tiers,
             deadline=config.deadline,
             max_tokens=config.max_tokens,
+            clocks=Clocks(config.first_token_timeout, config.stall_timeout, config.timeout),
         )
         self.monitor = HealthMonitor(
-            self.cascade.tiers, interval=config.probe_interval, kind=config.probe_kind, recorder=self.recorder
+            self.cascade.tiers,
+            interval=config.probe_interval,
+            kind=config.probe_kind,
+            recorder=self.recorder,
+            warmups=self.warmups,
         )
         self.detection: DetectionResult | None = None
 
@@ -85,6 +121,7 @@ class LLMService:
         max_inflight: int,
         clock: Callable[[], float],
         token_param: str = "max_tokens",
+        include_usage: bool = False,
         trust_env: bool = False,
     ) -> CascadeTier:
         config = self.config
@@ -95,10 +132,20 @@ class LLMService:
             model=model,
             timeout=config.timeout,
             connect_timeout=config.connect_timeout,
+            first_token_timeout=config.first_token_timeout,
+            stall_timeout=config.stall_timeout,
             max_connections=max_inflight,
             token_param=token_param,
+            include_usage=include_usage,
             trust_env=trust_env,
         )
+        budget = config.timeout + config.connect_timeout
+        store: BreakerStore | None = None
+        leases: SharedLeases | None = None
+        if self.shared is not None:
+            key = tier_key(name, url)
+            store = RedisStore(self.shared, key)
+            leases = SharedLeases(self.shared, key, max_inflight, lease=budget + 5.0)
         breaker = CircuitBreaker(
             name,
             failure_threshold=config.breaker_failures,
@@ -106,16 +153,20 @@ class LLMService:
             retry_after_default=config.retry_after_default,
             clock=clock,
             listener=self._on_state_change,
+            store=store,
         )
-        return CascadeTier(
-            name, provider, breaker, Slots(max_inflight), budget=config.timeout + config.connect_timeout
-        )
+        tier = CascadeTier(name, provider, breaker, Slots(max_inflight, leases), budget=budget)
+        tier.on_timeout = self._on_timeout
+        return tier
 
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self, *, process: str = "runbot") -> DetectionResult:
         await self.recorder.start()
         config = self.config
+        fresh = await self._init_shared()
+        if self.budget is not None:
+            await self.budget.start()
         result = await detect(self.local.provider, mode=config.mode, within=config.detect_timeout)
         self.detection = result
         log_detection(result, openai_model=self.openai.provider.model if self.openai else None)
@@ -143,18 +194,57 @@ class LLMService:
             )
         if not result.found and config.mode == "auto":
             # The spec's promise: no network call per message while the LLM is known absent.
-            self.local.breaker.force_open(result.error or "NotDetected", result.detail, notify=False)
+            # The "at start" row below says so; a shared record another worker made gets no such
+            # row from this one, so the change is recorded as it happens instead.
+            await self.local.breaker.force_open(
+                result.error or "NotDetected", result.detail, notify=not fresh.get("local", True)
+            )
+        elif result.found:
+            await self._warm_up_at_boot()
         if self.openai is None and config.mode != "disabled":
             log.info("[MODEL] no OpenAI key configured: the OpenAI tier is skipped")
         for tier, state in self.states().items():
-            self.recorder.record_tier_event(tier, state, self._last_error(tier, state), "at start")
+            # With shared state, only the worker that created a tier's record writes its first
+            # state: the dashboard reads one stream per tier, not one per worker.
+            # A tier with no shared record (not configured) follows the local tier's record.
+            if fresh.get(tier, fresh.get("local", True)):
+                self.recorder.record_tier_event(tier, state, self._last_error(tier, state), "at start")
         self.monitor.start()
         return result
 
+    async def _init_shared(self) -> dict[str, bool]:
+        fresh: dict[str, bool] = {}
+        for tier in self.tiers:
+            store = tier.breaker.store
+            if isinstance(store, RedisStore):
+                fresh[tier.name] = await store.init()
+                await tier.breaker.tick()
+        return fresh
+
+    async def _warm_up_at_boot(self) -> None:
+        """A found model answers one completion before chat relies on it (LM Studio loads on demand).
+
+        Boot waits for it at most as long as detection may take; past that the tier is
+        skipped ("warming") until the warm-up returns, and the bot starts anyway.
+        """
+        if self.local.breaker.state != "up":
+            return  # another worker already knows better (shared state)
+        task = await self.warmups.trigger(self.local, skip_meanwhile=False)
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=self.config.detect_timeout)
+        if not done:
+            await self.local.breaker.begin_warming()
+
     async def stop(self) -> None:
         await self.monitor.stop()
+        await self.warmups.stop()
         for tier in self.tiers:
             await tier.provider.aclose()
+        if self.budget is not None:
+            await self.budget.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()
         await self.recorder.stop()
 
     # -- the hot path -----------------------------------------------------------------
@@ -199,10 +289,10 @@ class LLMService:
         """tier -> "up", "down", "cooling" or "not_configured"."""
         if self.config.mode == "disabled":
             return {"local": NOT_CONFIGURED, "openai": NOT_CONFIGURED}
-        return {
-            "local": self.local.breaker.state,
-            "openai": self.openai.breaker.state if self.openai else NOT_CONFIGURED,
-        }
+        openai = self.openai.breaker.state if self.openai else NOT_CONFIGURED
+        if openai == "up" and self.budget is not None and self.budget.exhausted:
+            openai = TierEvent.State.BUDGET.value
+        return {"local": self.local.breaker.state, "openai": openai}
 
     def _last_error(self, tier: str, state: str) -> str:
         if state == NOT_CONFIGURED:
@@ -212,3 +302,10 @@ class LLMService:
 
     def _on_state_change(self, change: StateChange) -> None:
         self.recorder.record_tier_event(change.tier, change.state, change.error, change.detail)
+
+    def _on_budget(self, state: str, detail: str) -> None:
+        self.recorder.record_tier_event("openai", state, "Budget" if state != "up" else "", detail)
+
+    async def _on_timeout(self, tier: CascadeTier) -> None:
+        # No first token: the model may be loading. One background completion finds out.
+        await self.warmups.trigger(tier, skip_meanwhile=True)

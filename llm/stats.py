@@ -8,19 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Window
 from django.db.models.expressions import BaseExpression
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from llm import bucketcache
 from llm.buckets import Buckets, EpochBucket
-from llm.models import CascadeCall, Probe, Source, Tier, TierEvent
+from llm.models import BudgetSettings, CascadeCall, ModelPrice, Probe, Source, Tier, TierEvent, Usage
+from serdabot.redact import redact
 
 # Breaker states that mean "this tier is not answering": an incident lasts while the
 # tier stays in one of them, so down -> cooling -> down is a single incident.
-BAD_STATES = (TierEvent.State.DOWN, TierEvent.State.COOLING)
+# Warming counts: chat cannot use the tier while its model loads (or hangs).
+BAD_STATES = (TierEvent.State.DOWN, TierEvent.State.COOLING, TierEvent.State.WARMING)
 UPTIME_SPANS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
@@ -129,6 +132,9 @@ def heartbeat(tier: str, end: datetime, limit: int = 60) -> list[Probe]:
         .only("created", "tier", "ok", "latency_ms", "error", "detail")[:limit]
     )
     probes.reverse()
+    for probe in probes:
+        # Redacted when read too: rows stored before redaction existed may hold a key.
+        probe.error, probe.detail = redact(probe.error), redact(probe.detail)
     return probes
 
 
@@ -234,7 +240,9 @@ def incidents(start: datetime, end: datetime) -> list[Incident]:
         .values_list("tier", "created", "ended", "error", "detail")
     )
     return [
-        Incident(tier, started, _aware(ended), error, detail) for tier, started, ended, error, detail in rows
+        # Redacted when read too: rows stored before redaction existed may hold a key.
+        Incident(tier, started, _aware(ended), redact(error), redact(detail))
+        for tier, started, ended, error, detail in rows
     ]
 
 
@@ -282,7 +290,7 @@ def current_state(tier: str) -> CurrentState:
         if changed is not None:
             run = run.filter(created__gte=changed.created).exclude(pk=changed.pk)
         first = run.order_by("created", "pk").first() or latest
-        return CurrentState(latest.state, first.created, latest.error, latest.detail)
+        return CurrentState(latest.state, first.created, redact(latest.error), redact(latest.detail))
     probes = Probe._default_manager.filter(tier=tier).order_by("-created", "-pk")
     last = probes.first()
     if last is None:
@@ -293,4 +301,102 @@ def current_state(tier: str) -> CurrentState:
         same = same.filter(created__gt=flipped)
     since = same.order_by("created").values_list("created", flat=True).first()
     state = TierEvent.State.UP if last.ok else TierEvent.State.DOWN
-    return CurrentState(state, since, last.error, last.detail)
+    return CurrentState(state, since, redact(last.error), redact(last.detail))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    model: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: int  # requests whose tokens were estimated from the text (not reported)
+    cost: Decimal | None  # None: no price for this model
+
+
+@dataclass(frozen=True, slots=True)
+class UsageToday:
+    """The OpenAI tier's usage since local midnight, against its daily limits."""
+
+    since: datetime
+    models: list[ModelUsage]
+    request_limit: int | None  # effective: the admin's value when set, else the environment's
+    token_limit: int | None
+
+    @property
+    def requests(self) -> int:
+        return sum(m.requests for m in self.models)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(m.prompt_tokens for m in self.models)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(m.completion_tokens for m in self.models)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def estimated(self) -> int:
+        return sum(m.estimated for m in self.models)
+
+    @property
+    def cost(self) -> Decimal:
+        """Summed over the models with a price; see `unpriced` for the others."""
+        return sum((m.cost for m in self.models if m.cost is not None), Decimal(0))
+
+    @property
+    def unpriced(self) -> list[str]:
+        return [m.model or "?" for m in self.models if m.cost is None]
+
+
+def effective_limits(env_requests: int | None, env_tokens: int | None) -> tuple[int | None, int | None]:
+    """The daily limits in force: the admin's values where set, else the environment's."""
+    row = BudgetSettings._default_manager.order_by("pk").first()
+    if row is None:
+        return env_requests, env_tokens
+    return (
+        row.daily_requests if row.daily_requests is not None else env_requests,
+        row.daily_tokens if row.daily_tokens is not None else env_tokens,
+    )
+
+
+def openai_today(now: datetime, env_requests: int | None = None, env_tokens: int | None = None) -> UsageToday:
+    """Today's requests, tokens and estimated cost of the OpenAI tier, one row per model."""
+    local = timezone.localtime(now)
+    since = datetime.combine(local.date(), datetime.min.time(), tzinfo=local.tzinfo)
+    rows = (
+        Usage._default_manager.filter(tier=Tier.OPENAI, created__gte=since, created__lte=now)
+        .order_by()
+        .values("model")
+        .annotate(
+            n=Count("pk"),
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            estimated=Count("pk", filter=Q(reported=False)),
+        )
+        .values_list("model", "n", "prompt", "completion", "estimated")
+        .order_by("model")
+    )
+    prices = {p.model: p for p in ModelPrice._default_manager.all()}
+    models = []
+    for model, n, prompt_sum, completion_sum, estimated in rows:
+        prompt, completion = prompt_sum or 0, completion_sum or 0
+        price = price_for(model, prices)
+        cost = None
+        if price is not None:
+            cost = (prompt * price.input_per_million + completion * price.output_per_million) / 1_000_000
+        models.append(ModelUsage(model, n, prompt, completion, estimated, cost))
+    return UsageToday(since, models, *effective_limits(env_requests, env_tokens))
+
+
+def price_for(model: str, prices: dict[str, ModelPrice]) -> ModelPrice | None:
+    """The model's price, or its family's: OpenAI answers with dated names
+    ("gpt-4o-mini-2024-07-18") while the table lists "gpt-4o-mini"."""
+    if model in prices:
+        return prices[model]
+    family = [name for name in prices if model.startswith(f"{name}-")]
+    return prices[max(family, key=len)] if family else None

@@ -22,11 +22,13 @@ _SENTENCE_END = re.compile(r"[.!?…][\"'»)\]]*(?=\s|$)")
 
 
 def one_line(text: str) -> str:
-    """Drop control and format characters, collapse every run of whitespace to one space."""
+    """Drop surrogates and format characters, collapse every run of whitespace to one space."""
     cleaned = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
         for ch in text
-        if unicodedata.category(ch) != "Cf" or ch == "\u200d"  # ZWJ holds emoji sequences together
+        # A lone surrogate ("\ud800" in the model's JSON) cannot be encoded to UTF-8 and would
+        # break the reply downstream; ZWJ holds emoji sequences together.
+        if unicodedata.category(ch) not in ("Cf", "Cs") or ch == "\u200d"
     )
     return _WHITESPACE.sub(" ", cleaned).strip()
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from llm import charts, export, stats
 from llm.buckets import Buckets
+from llm.config import ConfigError, load_config
 from llm.forms import PRESETS, Span, WindowForm
 from llm.models import BootDetection, Tier
 
@@ -45,6 +46,16 @@ def tier_panel(
     }
 
 
+def env_budget() -> tuple[int | None, int | None]:
+    """OPENAI_DAILY_REQUESTS and OPENAI_DAILY_TOKENS, as the bot reads them."""
+    try:
+        config = load_config()
+    except ConfigError:
+        # The bot refuses to start on a bad value and says why; the page still shows the rest.
+        return None, None
+    return config.openai_daily_requests, config.openai_daily_tokens
+
+
 def dashboard_context(span: Span, now: datetime) -> dict[str, Any]:
     buckets = Buckets.for_window(span.start, span.end)
     uptime = stats.uptime(now)
@@ -64,6 +75,7 @@ def dashboard_context(span: Span, now: datetime) -> dict[str, Any]:
         "incident_count": len(incidents),
         "downtime": sum((i.overlap(span.start, span.end, now) for i in incidents), timedelta(0)),
         "months": stats.monthly_summary(now),
+        "openai_today": stats.openai_today(now, *env_budget()),
         "replies": replies,
         "replies_chart": charts.replies(replies),
         "sources": [(s.value, s.label, replies.totals.get(s, 0)) for s in charts.SOURCES],

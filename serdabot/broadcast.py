@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 
+from serdabot.groups import Membership, layer_name
+from serdabot.outage import Outage, connection_errors, describe
+
 log = logging.getLogger("serdabot.broadcast")
 
 GROUP = "serdabot.changes"
@@ -31,23 +34,59 @@ def notify_changed(what: str) -> None:
 
 
 async def listen(refreshers: Mapping[str, Callable[[], None]], layer: BaseChannelLayer | None = None) -> None:
-    """Run the matching refresher (in a thread: they read the database) for each notice."""
+    """Run the matching refresher (in a thread: they read the database) for each notice.
+
+    Runs for as long as the process does; it ends only when cancelled. A failed receive is
+    retried with capped backoff, the group is joined again as soon as the layer answers and
+    refreshed well within its expiry, and every refresher runs once after an outage: a
+    change saved while Redis was down was never announced.
+    """
     layer = layer or get_channel_layer()
     if layer is None:
         return
     # The layer's default prefix, as for LayerClient: channels_redis reads all of a
     # process's own channels behind one lock, and a second prefix stalls the others.
     channel = await layer.new_channel()
-    await layer.group_add(GROUP, channel)
+    # One refresh at a time: the catch-up after an outage runs in the membership's task,
+    # alongside the notices this loop hears.
+    refreshing = asyncio.Lock()
+    errors = connection_errors()
+
+    async def refresh(what: str) -> None:
+        function = refreshers.get(what)
+        if function is None:
+            return
+        async with refreshing:
+            try:
+                await sync_to_async(function, thread_sensitive=False)()
+            except errors as exc:
+                log.warning("refreshing %s after a change failed: %s", what, describe(exc))
+            except Exception:
+                log.exception("refreshing %s after a change failed", what)
+
+    async def catch_up() -> None:
+        for what in refreshers:
+            await refresh(what)
+
+    outage = Outage("change listener", layer_name(layer), log)
+    membership = Membership(layer, GROUP, channel, outage, on_back=catch_up)
+    await membership.join()
+    membership.start()
+    misread = False  # a bug, not an outage: one traceback until a receive works again
     try:
         while True:
-            message = await layer.receive(channel)
-            refresh = refreshers.get(str(message.get("what", "")))
-            if refresh is None:
-                continue
             try:
-                await sync_to_async(refresh, thread_sensitive=False)()
+                message = await layer.receive(channel)
+            except errors as exc:
+                await asyncio.sleep(membership.lost(exc))
+                continue
             except Exception:
-                log.exception("refreshing %s after a change failed", message.get("what"))
+                if not misread:
+                    log.exception("change listener: receiving a notice failed")
+                misread = True
+                await asyncio.sleep(outage.cap)
+                continue
+            misread = False
+            await refresh(str(message.get("what", "")))
     finally:
-        await asyncio.shield(layer.group_discard(GROUP, channel))
+        await membership.stop()

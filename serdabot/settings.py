@@ -8,12 +8,13 @@ environment; see the README for the full list.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
 
-from serdabot.env import SettingError, env_bool, env_int, env_list, env_str
+from serdabot.env import SettingError, env_bool, env_float, env_int, env_list, env_str
 
 # Lets `admin.ModelAdmin[Model]` and friends be written with their type parameters.
 django_stubs_ext.monkeypatch()
@@ -23,10 +24,18 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(env_str("SERDABOT_LOCAL_DIR") or BASE_DIR / ".local")
 
 DEBUG = env_bool("DEBUG", True)
+# Django's own bar for a production key (security.W009).
+MIN_SECRET_KEY_LENGTH = 50
 
 
 def _secret_key() -> str:
     key = env_str("SECRET_KEY")
+    if key and not DEBUG and len(key) < MIN_SECRET_KEY_LENGTH:
+        # What `check --deploy` calls too short to be secure; the key itself is never printed.
+        raise SettingError(
+            f"SECRET_KEY: must be at least {MIN_SECRET_KEY_LENGTH} characters when DEBUG is off, "
+            f"got {len(key)} (set it to a long random string)"
+        )
     if key:
         return key
     if not DEBUG:
@@ -56,6 +65,7 @@ INSTALLED_APPS = [
     "fallbacks",
     "llm",
     "chatbridge",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "serdabot.urls"
@@ -109,6 +121,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 REDIS_URL = env_str("REDIS_URL")
+# channels drops a group member this many seconds after it joined; the long-running
+# listeners rejoin well within it (serdabot/groups.py). Tests shorten it to seconds.
+CHANNEL_GROUP_EXPIRY = env_int("CHANNEL_GROUP_EXPIRY", 86400, minimum=1)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -121,6 +136,7 @@ if REDIS_URL:
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 500}],
                 "capacity": 1000,
                 "expiry": 60,
+                "group_expiry": CHANNEL_GROUP_EXPIRY,
             },
         }
     }
@@ -128,7 +144,7 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": 1000, "expiry": 60},
+            "CONFIG": {"capacity": 1000, "expiry": 60, "group_expiry": CHANNEL_GROUP_EXPIRY},
         }
     }
 
@@ -160,6 +176,27 @@ STORAGES = {
 }
 
 LOGIN_URL = "/admin/login/"
+
+# Login throttling (django-axes) for the admin's login form, which the dashboard uses too.
+# The throttling backend comes first: it refuses a locked-out login before any password check.
+AUTHENTICATION_BACKENDS = [
+    "serdabot.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# 5 failures within 15 minutes lock for 15 minutes (each failure counts for 15 minutes).
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+# Two locks, either one refuses: a user name tried from anywhere, and an address trying any name.
+# The address is REMOTE_ADDR as uvicorn reports it (django-axes' default without django-ipware):
+# uvicorn puts X-Forwarded-For there only for the proxies in FORWARDED_ALLOW_IPS (default
+# 127.0.0.1 and ::1), so a client cannot choose its own address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# AXES_RESET_ON_SUCCESS stays off: a login to any account would clear its address's failures,
+# those against the admin included, and let whoever holds an account guess on forever.
+# The lockout page: templates/registration/login_locked.html, with the lock's length.
+AXES_LOCKOUT_CALLABLE = "serdabot.login_throttle.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests: refused for a while, not forbidden
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Production hardening: secure values by default whenever DEBUG is off.
@@ -177,9 +214,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Error bodies and tracebacks can carry a key (some proxies echo it): every line is redacted.
+    "filters": {"redact": {"()": "serdabot.redact.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # Without handlers of its own: Django's default console handler (DEBUG) would print
+        # its records (500 tracebacks) a second time, unredacted. They reach ours instead.
+        "django": {"level": "INFO"},
         "serdabot": {"level": env_str("LOG_LEVEL") or "INFO"},
         "llm": {"level": env_str("LOG_LEVEL") or "INFO"},
         "chatbridge": {"level": env_str("LOG_LEVEL") or "INFO"},
@@ -193,3 +235,5 @@ BOT_NAME = env_str("BOT_NAME") or "serdabot"
 HISTORY_STORE_CHAT = env_bool("HISTORY_STORE_CHAT", False)
 # Probes, calls and state changes older than this are pruned (prunehistory, and runbot daily).
 HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 90, minimum=1)
+# On SIGTERM, how long in-flight answers and queued replies get to finish before the process closes.
+SHUTDOWN_GRACE = env_float("SHUTDOWN_GRACE", 10.0)

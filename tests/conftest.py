@@ -42,7 +42,11 @@ def disabled_llm() -> LLMService:
 
 @pytest.fixture(autouse=True)
 def forget_claims() -> None:
-    """Tests reuse message ids; on Redis a claimed id would stay claimed for an hour."""
+    """Tests reuse message ids and ports; on Redis a claim or a tier's state would outlive the test.
+
+    A claimed id stays claimed for an hour, and a fake server on a port an earlier test
+    used would inherit that test's shared breaker state.
+    """
     from django.conf import settings
 
     if not settings.REDIS_URL:
@@ -50,9 +54,15 @@ def forget_claims() -> None:
     import redis
 
     from chatbridge.claims import KEY_PREFIX
+    from llm.budget import KEY_PREFIX as BUDGET_PREFIX
+    from llm.shared import PREFIX as LLM_PREFIX
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(f"{KEY_PREFIX}*"))
+    keys = [
+        *client.scan_iter(f"{KEY_PREFIX}*"),
+        *client.scan_iter(f"{LLM_PREFIX}:*"),
+        *client.scan_iter(f"{BUDGET_PREFIX}:*"),
+    ]
     if keys:
         client.delete(*keys)
     client.close()

@@ -30,8 +30,11 @@ def llm_config(local_url: str, openai_url: str | None = None, **overrides: Any) 
     values: dict[str, Any] = {
         "endpoint": local_url,
         "model": "fake-model",
-        "timeout": TIMEOUT,
+        # A whole answer may take longer than its first token or a gap between chunks.
+        "timeout": TIMEOUT * 2,
         "connect_timeout": TIMEOUT,
+        "first_token_timeout": TIMEOUT,
+        "stall_timeout": TIMEOUT,
         "deadline": DEADLINE,
         "probe_interval": PROBE_INTERVAL,
         "probe_kind": "completion",

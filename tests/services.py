@@ -21,6 +21,15 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def postgres_pass_only() -> None:
+    """For in-process tests of PostgreSQL's own behaviour: CI's second pass (DATABASE_URL on
+    PostgreSQL) runs them, so the SQLite pass skips them even in CI."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("runs in the PostgreSQL pass (DATABASE_URL=postgres://...)")
+
+
 def redis_url() -> str:
     import redis
 

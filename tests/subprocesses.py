@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -87,3 +89,25 @@ def admin_login(port: int, username: str, password: str) -> httpx.Client:
     response = client.post("/admin/login/", data=form)
     assert response.status_code == 302, response.text
     return client
+
+
+@contextlib.contextmanager
+def uvicorn_serving(env: dict[str, str], username: str = "streamer") -> Iterator[int]:
+    """uvicorn serving the real application on a free port, as the web process does, with a
+    superuser `username` (password from DJANGO_SUPERUSER_PASSWORD in `env`)."""
+    created = manage(env, "createsuperuser", "--noinput", "--username", username, "--email", "s@x.org")
+    assert created.returncode == 0, created.stderr
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "serdabot.asgi:application", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)

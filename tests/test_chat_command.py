@@ -30,6 +30,9 @@ def test_it_answers_ask_from_the_database_when_no_llm_listens(local_dir: Path) -
     assert data["reply"].startswith("@viewer ")
     assert data["reply"].removeprefix("@viewer ") in phrases(local_dir, "ask")
     assert isinstance(data["latency_ms"], float)
+    assert (data["fallback_intent"], data["first_token_ms"]) == ("ask", None)
+    # Boot detection found nothing: the local tier is skipped, with no network call.
+    assert all(tier["outcome"] == "skipped" for tier in data["tiers"])
 
 
 def test_it_answers_lines_from_stdin_one_json_object_each(local_dir: Path) -> None:
@@ -40,8 +43,18 @@ def test_it_answers_lines_from_stdin_one_json_object_each(local_dir: Path) -> No
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert [line["reply"] is None for line in lines] == [True, False, False]
+    assert lines[0] == {
+        "reply": None,
+        "source": None,
+        "intent": None,
+        "latency_ms": None,
+        "fallback_intent": None,
+        "first_token_ms": None,
+        "tiers": [],
+    }
     assert "!ask" in lines[1]["reply"]  # the usage hint
-    assert lines[2]["intent"] == "chill"
+    assert (lines[1]["fallback_intent"], lines[1]["tiers"]) == ("usage", [])
+    assert (lines[2]["intent"], lines[2]["fallback_intent"]) == ("chill", "chill")
     assert lines[2]["reply"].removeprefix("@alice ") in phrases(local_dir, "chill")
 
 
@@ -71,6 +84,49 @@ def test_it_answers_from_an_openai_compatible_server_at_llm_endpoint(local_dir: 
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert data["source"] == "local"
     assert data["reply"] == f"@viewer {DEFAULT_ANSWER}"
+    assert data["fallback_intent"] is None
+    assert isinstance(data["first_token_ms"], float)
+    assert [(t["tier"], t["outcome"]) for t in data["tiers"]] == [("local", "answered")]
     # The model is the first one the server lists, found by boot detection.
     assert "lm-studio-model" in result.stderr
-    assert [r.body["model"] for r in server.requests if r.method == "POST"] == ["lm-studio-model"]
+    assert [r.body["model"] for r in server.requests if r.method == "POST" and not r.is_probe] == [
+        "lm-studio-model"
+    ]
+
+
+def failing_model_env(local_dir: Path, server: FakeOpenAI) -> dict[str, str]:
+    # enabled: the cascade tries the model even though boot detection saw the 500 too.
+    return bot_env(local_dir, LLM_ENDPOINT=server.url, LLM_MODE="enabled", LLM_BREAKER_FAILURES="10")
+
+
+def test_it_says_which_phrase_set_answered_a_failed_cascade(local_dir: Path) -> None:
+    with FakeOpenAI() as server:
+        server.set_fault("http500")
+        result = manage(
+            failing_model_env(local_dir, server), "chat", "--json", input="!ask ça marche ?\nsalut serdabot\n"
+        )
+
+    assert result.returncode == 0, result.stderr
+    ask, mention = (json.loads(line) for line in result.stdout.strip().splitlines())
+    assert (ask["intent"], ask["fallback_intent"]) == ("ask", "ask_error")
+    assert ask["reply"].removeprefix("@viewer ") in phrases(local_dir, "ask_error")
+    # A mention whose cascade failed is answered from chill, never ask_error or ask_timeout.
+    assert (mention["intent"], mention["fallback_intent"]) == ("chill", "chill")
+    assert mention["reply"].removeprefix("@viewer ") in phrases(local_dir, "chill")
+    for line in (ask, mention):
+        assert line["first_token_ms"] is None
+        assert [(t["tier"], t["outcome"], t["error"]) for t in line["tiers"]] == [
+            ("local", "failed", "HTTP500")
+        ]
+
+
+def test_the_text_output_names_the_phrase_set_and_the_tiers(local_dir: Path) -> None:
+    with FakeOpenAI() as server:
+        server.set_fault("http500")
+        result = manage(failing_model_env(local_dir, server), "chat", input="!ask ça marche ?\n")
+
+    assert result.returncode == 0, result.stderr
+    reply, facts, tiers = result.stdout.strip().splitlines()
+    assert reply.removeprefix("@viewer ") in phrases(local_dir, "ask_error")
+    assert facts.startswith("  [fallback ask_error, ask, ") and facts.endswith(" ms]")
+    assert tiers.startswith("  tiers: local failed HTTP500 ")

@@ -1,20 +1,27 @@
-"""The dashboard's websocket: a recorded probe reaches an open page; only staff may listen."""
+"""The dashboard's websocket: a recorded probe reaches an open page; only staff may listen;
+an open page keeps hearing rows past the group expiry and through a Redis restart, and is
+told while it cannot."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from channels_redis.core import RedisChannelLayer
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connections
 from django.test import Client
 
 from llm.consumers import DashboardConsumer
-from llm.history import HistoryRecorder
+from llm.history import DASHBOARD_GROUP, HistoryRecorder
 from llm.results import ProbeResult
 from serdabot.asgi import application
+from tests.faults import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,6 +40,18 @@ def staff_session_cookie() -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
+async def staff_page_through_the_app() -> WebsocketCommunicator:
+    """The whole ASGI application (origin check, session auth, routing), as a browser opens it."""
+    cookie = await sync_to_async(staff_session_cookie)()
+    page = WebsocketCommunicator(
+        application,
+        "/ws/dashboard/",
+        headers=[(b"cookie", cookie), (b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")],
+    )
+    assert (await page.connect())[0]
+    return page
+
+
 async def staff_page() -> WebsocketCommunicator:
     """The consumer alone, connected as a staff member."""
     user = await sync_to_async(User.objects.create_user)("staff", password="x", is_staff=True)
@@ -46,7 +65,10 @@ async def test_a_recorded_probe_reaches_a_staff_page() -> None:
     cookie = await sync_to_async(staff_session_cookie)()
     # The whole ASGI application: origin check, session auth, routing, consumer.
     page = WebsocketCommunicator(
-        application, "/ws/dashboard/", headers=[(b"cookie", cookie), (b"origin", b"http://127.0.0.1:8000")]
+        application,
+        "/ws/dashboard/",
+        # The Host a browser sends too: the Origin check compares the two.
+        headers=[(b"cookie", cookie), (b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")],
     )
     connected, _ = await page.connect()
     assert connected
@@ -120,3 +142,85 @@ async def test_it_refuses_anyone_but_staff(who: str) -> None:
     await page.disconnect()
 
     assert not connected and code == 4403
+
+
+# -- an open page outlives the group expiry and the layer ------------------------------
+
+ROW = {"kind": "tier_event", "data": {"tier": "local", "state": "up", "error": ""}}
+PAUSED = {"kind": "status", "data": {"live": False}}
+RESUMED = {"kind": "status", "data": {"live": True}}
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    with PrivateRedis() as redis:
+        yield redis
+
+
+@pytest.fixture
+async def redis_layer(settings: Any, private_redis: PrivateRedis) -> AsyncIterator[PrivateRedis]:
+    """The web process's channel layer on a Redis of the test's own, killed and restarted at will."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": private_redis.url, "socket_timeout": 30}]},
+        }
+    }
+    yield private_redis
+    await get_channel_layer().close_pools()
+
+
+async def push(url: str, *rows: dict[str, Any]) -> None:
+    """Rows as the history writer of another process pushes them, on a connection of its own."""
+    sender = RedisChannelLayer(hosts=[{"address": url, "socket_timeout": 30}])
+    await sender.group_send(DASHBOARD_GROUP, {"type": "history.batch", "rows": list(rows)})
+    await sender.close_pools()
+
+
+async def test_an_open_page_still_hears_rows_after_the_group_expiry(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 2}}
+    }
+    page = await staff_page_through_the_app()
+
+    await asyncio.sleep(5)  # more than twice the expiry
+    await get_channel_layer().group_send(DASHBOARD_GROUP, {"type": "history.batch", "rows": [ROW]})
+
+    assert await page.receive_json_from(timeout=5) == ROW
+    await page.disconnect()
+
+
+async def test_a_redis_restart_pauses_the_page_then_rows_come_again(redis_layer: PrivateRedis) -> None:
+    page = await staff_page_through_the_app()
+    await push(redis_layer.url, ROW)
+    assert await page.receive_json_from(timeout=5) == ROW
+
+    redis_layer.kill()
+    assert await page.receive_json_from(timeout=10) == PAUSED
+    await asyncio.sleep(1)  # several failed retries: still one frame
+    redis_layer.start()  # empty: the group is gone
+    assert await page.receive_json_from(timeout=10) == RESUMED
+
+    await push(redis_layer.url, ROW)
+    assert await page.receive_json_from(timeout=5) == ROW
+    assert await page.receive_nothing()
+    await page.disconnect()
+
+
+async def test_a_page_opened_while_redis_is_down_is_told_at_once(settings: Any) -> None:
+    with PrivateRedis(start=False) as redis:
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [{"address": redis.url, "socket_timeout": 30}]},
+            }
+        }
+        page = await staff_page_through_the_app()
+        assert await page.receive_json_from(timeout=5) == PAUSED
+
+        redis.start()
+        assert await page.receive_json_from(timeout=10) == RESUMED
+        await push(redis.url, ROW)
+        assert await page.receive_json_from(timeout=5) == ROW
+        await page.disconnect()
+        await get_channel_layer().close_pools()

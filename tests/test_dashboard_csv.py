@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import threading
 from datetime import UTC
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
+from llm.history import HistoryRecorder
+from llm.models import CascadeCall
+from llm.providers import Provider
 from tests.dashboard_history import HOUR, call, fresh_bucket_cache, outage_history, probe, staff_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_bucket_cache")]
@@ -88,3 +97,79 @@ def test_a_custom_range_exports_that_range(staff_client: Client) -> None:
 
 def test_an_unknown_export_is_not_found(staff_client: Client) -> None:
     assert staff_client.get("/export/secrets.csv").status_code == 404
+
+
+# CSV injection: a cell a spreadsheet would run as a formula is exported as text.
+
+FORMULA = '=HYPERLINK("http://x","y")'
+
+
+class FormulaErrorServer:
+    """An LLM server whose every answer is an HTTP 500 with a formula for its error message."""
+
+    def __init__(self) -> None:
+        body = json.dumps({"error": {"message": FORMULA}}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(500)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def staff_export(path: str) -> list[dict[str, str]]:
+    client = Client()
+    staff, _ = User.objects.get_or_create(username="staff", defaults={"is_staff": True})
+    client.force_login(staff)
+    return rows_of(client, path)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_llm_servers_formula_is_exported_as_text() -> None:
+    server = FormulaErrorServer()
+    try:
+        probe = await Provider("local", server.url, api_key="none").probe("models")
+    finally:
+        server.close()
+    assert (probe.ok, probe.error, probe.detail) == (False, "HTTP500", FORMULA)
+    recorder = HistoryRecorder(use_default_layer=False)
+    recorder.record_probe(probe)
+    recorder.record_tier_event("local", "down", probe.error, probe.detail)
+    await recorder.flush()
+
+    [probe_row] = await sync_to_async(staff_export)("/export/probes.csv?window=24h")
+    [incident] = await sync_to_async(staff_export)("/export/incidents.csv?window=24h")
+    await sync_to_async(connections.close_all)()
+
+    assert probe_row["detail"] == incident["detail"] == "'" + FORMULA
+    assert probe_row["error"] == incident["error"] == "HTTP500"
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1+1", "-1+cmd|' /C calc'!A0", "@SUM(A1)", "\t=1+1", "\r=1+1"])
+def test_every_formula_start_is_neutralised_and_numbers_stay_numbers(staff_client: Client, text: str) -> None:
+    now = timezone.now()
+    for at, channel, latency in ((now - HOUR, text, -1.0), (now - HOUR / 2, "general", 300.0)):
+        CascadeCall._default_manager.create(
+            created=at, platform="web", channel=channel, intent="ask", source="local", latency_ms=latency
+        )
+
+    first, second = rows_of(staff_client, "/export/calls.csv?window=24h")
+
+    assert first["channel"] == "'" + text
+    assert first["latency_ms"] == "-1.0"  # a number, left as one
+    assert second["channel"] == "general"

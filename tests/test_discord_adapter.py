@@ -6,10 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import discord
 import pytest
 from asgiref.sync import sync_to_async
 
 from chatbridge.adapters.discord import DiscordAdapter
+from chatbridge.adapters.discord.channels import SeenChannels
+from chatbridge.adapters.discord.messages import chat_event
 from chatbridge.adapters.errors import AdapterFatal
 from chatbridge.adapters.outbound import Outgoing
 from chatbridge.models import ChannelSettings
@@ -19,6 +22,8 @@ from tests.fakes.clock import ManualClock
 from tests.fakes.fake_discord import FakeDiscord, message_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+SUPPRESS_EMBEDS = 1 << 2  # Discord's message flag: no link previews
 
 
 @pytest.fixture
@@ -54,6 +59,7 @@ async def test_it_answers_an_ask_with_one_safe_reply(fake: FakeDiscord, layer: A
 
     (reply,) = fake.replies_to(asked)
     assert reply["allowed_mentions"] == {"parse": []}  # no @everyone, roles, users, nor the replied user
+    assert reply["flags"] & SUPPRESS_EMBEDS
     assert reply["channel"] == dc.CHANNEL
     assert reply["content"].startswith("@Alice ")
     assert len(reply["content"]) <= 2000
@@ -100,6 +106,8 @@ async def test_a_429_is_retried_by_discordpy_and_still_answered(fake: FakeDiscor
         await asyncio.wait_for(fake.identified.wait(), 10)
         asked = await say(fake, "6401", "!ask on se calme ?")
         await eventually(lambda: fake.replies_to(asked), what="the reply after the 429")
+        # The fake records the post before discord.py has read its answer and the relay counted it.
+        await eventually(lambda: adapter.status.messages_out == 1, what="the reply to be counted as sent")
 
     assert fake.post_attempts == 2
     assert len(fake.posts) == 1
@@ -159,3 +167,171 @@ async def test_the_server_owner_bypasses_the_cooldown_a_member_hits(fake: FakeDi
         await eventually(lambda: fake.replies_to(again), what="the owner's second reply")
 
     assert [p["message_reference"]["message_id"] for p in fake.posts] == [6701, 6703, 6704]
+
+
+async def test_a_reply_goes_out_unmasked_escaped_and_without_embeds(fake: FakeDiscord, layer: Any) -> None:
+    text = "@Ali_ce voici [le guide](https://evil.example/free_nitro) en **gras** et ||caché||"
+    adapter = adapter_for(fake)
+    async with running(adapter):
+        assert adapter.relay is not None
+        adapter.relay.outbound.put(Outgoing(dc.CHANNEL, dc.CHANNEL, text, "6801"))
+        await eventually(lambda: fake.replies_to("6801"), what="the reply")
+
+    (reply,) = fake.replies_to("6801")
+    assert reply["content"] == (
+        r"@Ali\_ce voici le guide (https://evil.example/free_nitro) en \*\*gras\*\* et \|\|caché\|\|"
+    )
+    assert reply["flags"] & SUPPRESS_EMBEDS
+    assert reply["allowed_mentions"] == {"parse": []}
+
+
+async def test_a_display_name_in_markdown_is_escaped_in_the_reply(fake: FakeDiscord, layer: Any) -> None:
+    star = {**dc.HUMAN, "id": "2002", "username": "star", "global_name": "*Star*_du_chat"}
+    adapter = adapter_for(fake)
+    async with running(adapter):
+        await asyncio.wait_for(fake.identified.wait(), 10)
+        asked = await say(fake, "6901", "!ask ça va ?", author=star)
+        await eventually(lambda: fake.replies_to(asked), what="the reply")
+
+    (reply,) = fake.replies_to(asked)
+    assert reply["content"].startswith(r"@\*Star\*\_du\_chat ")
+    assert reply["flags"] & SUPPRESS_EMBEDS
+
+
+async def test_a_lone_surrogate_from_the_gateway_never_reaches_the_layer(
+    fake: FakeDiscord, layer: Any
+) -> None:
+    # The fake's JSON carries "\\ud800" escapes, which discord.py decodes into lone surrogates.
+    odd = {**dc.HUMAN, "id": "2003", "username": "odd", "global_name": "Zo\ud800é"}
+    data: Any = message_create("!ask ça\udfff va ?", message_id="7001", author=odd)
+    adapter = adapter_for(fake)
+    async with running(adapter):
+        await asyncio.wait_for(fake.identified.wait(), 10)
+        client = adapter.client
+        assert client is not None
+        await eventually(lambda: client.get_channel(int(dc.CHANNEL)), what="the guild's channels")
+        channel: Any = client.get_channel(int(dc.CHANNEL))
+        event = chat_event(discord.Message(state=client._connection, channel=channel, data=data), 1000)
+        # On Redis (msgpack) a surrogate left in the event would lose this reply.
+        await say(fake, "7002", data["content"], author=odd)
+        await eventually(lambda: fake.replies_to("7002"), what="the reply")
+
+    assert (event.user, event.text) == ("Zoé", "!ask ça va ?")
+    assert fake.replies_to("7002")[0]["content"].startswith("@Zoé ")
+
+
+def thread_create(thread_id: str, parent: str, name: str = "un fil") -> dict[str, Any]:
+    return {
+        "id": thread_id,
+        "guild_id": dc.GUILD,
+        "parent_id": parent,
+        "owner_id": dc.HUMAN["id"],
+        "name": name,
+        "type": 11,  # a public thread
+        "last_message_id": None,
+        "message_count": 0,
+        "member_count": 1,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": dc.NOW,
+            "locked": False,
+        },
+    }
+
+
+def channel_create(channel_id: str, name: str) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "type": 0,
+        "guild_id": dc.GUILD,
+        "name": name,
+        "position": 10,
+        "permission_overwrites": [],
+    }
+
+
+def direct_message(content: str, *, message_id: str, channel: str) -> dict[str, Any]:
+    data = message_create(content, message_id=message_id, channel=channel)
+    del data["guild_id"], data["member"]  # what Discord sends for a DM
+    return data
+
+
+def discord_rows() -> list[str]:
+    return sorted(ChannelSettings.objects.filter(platform="discord").values_list("channel", flat=True))
+
+
+async def rows_once(channel: str) -> list[str]:
+    """The Discord rows, once `channel`'s is written (rows are written in the order seen)."""
+    for _ in range(1500):
+        rows = await sync_to_async(discord_rows)()
+        if channel in rows:
+            return rows
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no settings row for {channel}")
+
+
+async def test_a_thread_follows_its_parents_settings_and_makes_no_row(fake: FakeDiscord, layer: Any) -> None:
+    await sync_to_async(ChannelSettings.objects.create)(
+        platform="discord", channel=dc.CHANNEL, label="#general", ask_enabled=False
+    )
+    adapter = adapter_for(fake)
+    async with running(adapter):
+        await asyncio.wait_for(fake.identified.wait(), 10)
+        await fake.dispatch("THREAD_CREATE", thread_create("4100", parent=dc.CHANNEL))
+        await fake.dispatch("THREAD_CREATE", thread_create("4101", parent=dc.OTHER_CHANNEL))
+        refused = await say(fake, "7101", "!ask dans le fil ?", channel="4100")
+        chill = await say(fake, "7102", "!chill", channel="4100")
+        await eventually(lambda: fake.replies_to(chill), what="the !chill in the thread")
+        elsewhere = await say(fake, "7103", "!ask et dans l'autre fil ?", channel="4101")
+        await eventually(lambda: fake.replies_to(elsewhere), what="the !ask in the other thread")
+        rows = await rows_once(dc.OTHER_CHANNEL)
+
+    # The parent's "!ask disabled" holds in its thread; the other parent's defaults hold in its own.
+    assert fake.replies_to(refused) == []
+    assert [p["channel"] for p in fake.posts] == ["4100", "4101"]  # each reply in its thread
+    # A thread that speaks gives its parent the row (named after the parent), never one of its own.
+    assert rows == [dc.CHANNEL, dc.OTHER_CHANNEL]
+    other = await sync_to_async(ChannelSettings.objects.get)(platform="discord", channel=dc.OTHER_CHANNEL)
+    assert other.label == "Le serveur du stream #off-topic"
+
+
+async def test_a_direct_message_is_answered_with_the_defaults_and_makes_no_row(
+    fake: FakeDiscord, layer: Any
+) -> None:
+    adapter = adapter_for(fake, allow_dms=True)
+    async with running(adapter):
+        await asyncio.wait_for(fake.identified.wait(), 10)
+        await fake.dispatch(
+            "MESSAGE_CREATE", direct_message("!ask en privé ?", message_id="7201", channel="4900")
+        )
+        await eventually(lambda: fake.replies_to("7201"), what="the reply to the DM")
+        # A guild channel after it: its row is written after any the DM would have made.
+        await say(fake, "7202", "salut")
+        rows = await rows_once(dc.CHANNEL)
+
+    assert fake.replies_to("7201")[0]["channel"] == "4900"
+    assert rows == [dc.CHANNEL]
+
+
+async def test_the_channels_it_remembers_stay_within_the_bound(fake: FakeDiscord, layer: Any) -> None:
+    clock = ManualClock()
+    adapter = DiscordAdapter(fake.config(), layer=None, clock=clock)
+    adapter.seen_channels = SeenChannels(clock.now, limit=20, idle=3600)
+    channels = [str(5000 + n) for n in range(100)]
+    async with running(adapter):
+        await asyncio.wait_for(fake.identified.wait(), 10)
+        for n, channel in enumerate(channels):
+            await fake.dispatch("CHANNEL_CREATE", channel_create(channel, f"salon-{n}"))
+            await say(fake, str(8000 + n), "bonjour", channel=channel)
+        await eventually(lambda: adapter.status.messages_in == 100, what="the 100 messages")
+        rows = await rows_once(channels[-1])
+        assert len(adapter.seen_channels) == 20
+        # An hour idle: everything is forgotten; the next channel is the only one remembered.
+        clock.advance(3600)
+        await say(fake, "8100", "re", channel=channels[0])
+        await eventually(lambda: adapter.status.messages_in == 101, what="the message after the pause")
+        assert len(adapter.seen_channels) == 1
+
+    assert rows == channels  # each channel got its row, once
+    assert await sync_to_async(discord_rows)() == channels  # and seeing one again made no second

@@ -39,10 +39,9 @@ def test_it_picks_among_several_phrases() -> None:
     assert len(replies("chill", times=200)) > 1
 
 
-def test_it_answers_neutrally_in_silent_mode() -> None:
-    assert (
-        services.get_fallback_response("ask", "silent") == "Réponse automatique indisponible pour le moment."
-    )
+def test_it_answers_with_the_spec_sentence_in_silent_mode() -> None:
+    for intent in ("ask", "chill", "ask_error", "unknown"):
+        assert services.get_fallback_response(intent, "silent") == "Commande temporairement indisponible."
 
 
 def test_it_answers_with_an_emoji_in_minimal_mode() -> None:
@@ -126,3 +125,62 @@ def test_add_custom_fallback_refreshes_a_warm_cache(
     with django_capture_on_commit_callbacks(execute=True):
         services.add_custom_fallback("greetings", ["Coucou 👋"])
     assert replies("greetings") == {"Coucou 👋"}
+
+
+def test_choose_fallback_says_which_phrase_set_answered() -> None:
+    Intent.objects.filter(slug="ask").update(enabled=False)
+
+    timeout = services.choose_fallback("ask_timeout")
+    disabled = services.choose_fallback("ask")
+    unknown = services.choose_fallback("does_not_exist")
+
+    assert timeout.intent == "ask_timeout" and timeout.text in texts("ask_timeout")
+    assert disabled.intent == "chill" and disabled.text in texts("chill")
+    assert unknown.intent == "chill" and unknown.text in texts("chill")
+    assert services.choose_fallback("ask_error", "silent") == ("ask_error", services.SILENT_REPLY)
+    assert services.choose_fallback("ask", "minimal") == ("ask", "🤖")
+
+
+def test_get_all_fallback_intents_lists_the_seeded_intents() -> None:
+    intents = services.get_all_fallback_intents()
+
+    assert intents == ["ask", "ask_error", "ask_timeout", "chill"]
+
+
+def test_get_all_fallback_intents_leaves_out_intents_answered_from_chill() -> None:
+    Intent.objects.filter(slug="ask").update(enabled=False)
+    Phrase.objects.filter(intent__slug="ask_error").update(enabled=False)
+    Intent.objects.create(slug="empty")
+
+    assert services.get_all_fallback_intents() == ["ask_timeout", "chill"]
+
+
+def test_get_all_fallback_intents_lists_the_built_in_sets_when_the_database_has_none() -> None:
+    Intent.objects.all().delete()
+
+    assert services.get_all_fallback_intents() == sorted(builtin.PHRASES)
+    assert replies("ask_timeout") <= set(builtin.PHRASES["ask_timeout"])
+
+
+def test_a_custom_intent_answers_at_once_inside_the_callers_transaction() -> None:
+    # The test's own transaction never commits, so only the reload add_custom_fallback
+    # does itself can refresh this warm cache.
+    services.warm()
+    assert replies("test_custom") <= texts("chill")
+
+    services.add_custom_fallback("test_custom", ["Test 1", "Test 2"])
+
+    assert replies("test_custom") == {"Test 1", "Test 2"}
+    assert "test_custom" in services.get_all_fallback_intents()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_custom_intent_answers_at_once_outside_a_transaction() -> None:
+    # Transactional tests run last, after others emptied the tables: no seeded phrases here.
+    services.warm()
+    assert not replies("test_custom") & {"Test 1", "Test 2"}
+
+    services.add_custom_fallback("test_custom", ["Test 1", "Test 2"])
+
+    assert replies("test_custom") == {"Test 1", "Test 2"}
+    assert "test_custom" in services.get_all_fallback_intents()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zoneinfo
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
-from llm.models import CascadeCall
+from llm.models import CascadeCall, TierEvent, Usage
+from llm.service import LLMService
 from tests.fakes.openai_server import FakeOpenAI
-from tests.llm_helpers import DEADLINE, MARGIN, TIMEOUT, ask, llm_config, rows, service
+from tests.llm_helpers import DEADLINE, MARGIN, TIMEOUT, ask, llm_config, recorder, rows, service
 from tests.subprocesses import closed_endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,7 +90,7 @@ async def test_both_tiers_failing_gives_no_text_and_says_why() -> None:
     assert result.errors == {"local": "ConnectError", "openai": "HTTP503"}
 
 
-async def test_a_hanging_server_is_cut_at_the_timeout(local: FakeOpenAI) -> None:
+async def test_a_hanging_server_is_cut_at_the_first_token_timeout(local: FakeOpenAI) -> None:
     llm = service(llm_config(local.url, deadline=30.0))
     await llm.start(process="test")
     local.set_fault("hang")
@@ -98,7 +101,7 @@ async def test_a_hanging_server_is_cut_at_the_timeout(local: FakeOpenAI) -> None
     await llm.stop()
 
     assert (result.text, result.timed_out, result.attempted) == (None, True, True)
-    assert result.errors == {"local": "ReadTimeout"}
+    assert result.errors == {"local": "FirstTokenTimeout"}
     assert TIMEOUT <= took < TIMEOUT + MARGIN
 
 
@@ -187,7 +190,9 @@ async def test_enabled_mode_tries_the_local_llm_even_when_boot_detection_failed(
 async def test_a_message_that_would_wait_past_its_deadline_for_a_slot_falls_back_at_once(
     local: FakeOpenAI,
 ) -> None:
-    llm = service(llm_config(local.url, timeout=5.0, deadline=1.0, max_inflight_local=1))
+    llm = service(
+        llm_config(local.url, timeout=5.0, first_token_timeout=5.0, deadline=1.0, max_inflight_local=1)
+    )
     await llm.start(process="test")
     local.set_fault("slow", delay=0.6)
     assert (await ask(llm)).source == "local"  # now the tier's answer time is known
@@ -255,3 +260,43 @@ async def test_a_reply_never_takes_longer_than_the_deadline(local: FakeOpenAI) -
 
     assert result.timed_out
     assert took < DEADLINE + MARGIN
+
+
+class LocalClock:
+    """The budget's local wall clock, moved by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+async def test_the_openai_tier_is_skipped_once_its_daily_budget_is_spent_until_midnight(
+    openai: FakeOpenAI,
+) -> None:
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    clock = LocalClock(datetime(2026, 12, 2, 14, 0, tzinfo=paris))
+    config = llm_config(closed_endpoint(), openai.url, openai_daily_requests=2, probe_interval=60.0)
+    llm = LLMService(config, recorder(), today=clock)
+    await llm.start(process="test")
+
+    answered = [await ask(llm) for _ in range(2)]
+    reached = [await ask(llm) for _ in range(3)]
+    state_at_limit = llm.states()["openai"]
+    sent_today = openai.chat_requests
+    clock.at = datetime(2026, 12, 3, 0, 0, 1, tzinfo=paris)  # the next local day
+    next_day = await ask(llm)
+    await llm.stop()
+
+    assert [r.source for r in answered] == ["openai", "openai"]
+    assert [(r.source, r.errors["openai"]) for r in reached] == [("fallback", "Budget")] * 3
+    assert all(not r.attempted for r in reached)  # skipped with no network call: the intent's own phrases
+    assert state_at_limit == "budget"
+    assert sent_today == 2
+    assert next_day.source == "openai"
+    events = [(e.state, e.error) for e in await rows(TierEvent, tier="openai") if e.detail != "at start"]
+    assert events == [("budget", "Budget"), ("up", "")]
+    usage = await rows(Usage, tier="openai")
+    assert len(usage) == 3
+    assert all(u.reported and u.completion_tokens > 0 for u in usage)

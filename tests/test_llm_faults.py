@@ -32,21 +32,31 @@ from tests.subprocesses import closed_endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ERROR_CLASS = {
-    "refuse": "ConnectError",
-    "hang": "ReadTimeout",
-    "slow": "ReadTimeout",
-    "http500": "HTTP500",
-    "http503": "HTTP503",
-    "rate_limit": "RateLimited",
-    "model_not_found": "ModelNotFound",
-    "malformed_json": "MalformedJSON",
-    "truncated": "RemoteProtocolError",
-    "empty_choices": "EmptyChoices",
-    "empty_content": "EmptyAnswer",
-}
-RETRY_AFTER = 1
+# fault -> (error class, state once the tier is known bad, messages that pay before that)
 THRESHOLD = 3
+EXPECTED = {
+    "refuse": ("ConnectError", "down", 1),
+    # No first token: the tier is skipped at once while one warm-up completion finds out why.
+    "hang": ("FirstTokenTimeout", "warming", 1),
+    "completions_hang": ("FirstTokenTimeout", "warming", 1),
+    "slow": ("FirstTokenTimeout", "warming", 1),
+    "drip": ("FirstTokenTimeout", "warming", 1),
+    "stall": ("StallTimeout", "down", THRESHOLD),
+    "http500": ("HTTP500", "down", THRESHOLD),
+    "http503": ("HTTP503", "down", THRESHOLD),
+    "rate_limit": ("RateLimited", "cooling", 1),
+    "model_not_found": ("ModelNotFound", "down", 1),
+    "echo_key_401": ("HTTP401", "down", 1),
+    "malformed_json": ("MalformedJSON", "down", THRESHOLD),
+    "truncated": ("Truncated", "down", THRESHOLD),
+    "empty_choices": ("EmptyChoices", "down", THRESHOLD),
+    "empty_content": ("EmptyAnswer", "down", THRESHOLD),
+}
+SKIPPED_BECAUSE = {"down": "BreakerOpen", "cooling": "Cooling", "warming": "Warming"}
+# `warmup` recovers by itself: tests/test_llm_streaming.py covers it.
+MATRIX = tuple(f for f in FAILING_FAULTS if f != "warmup")
+RETRY_AFTER = 1
+WARMUP_TIMEOUT = 3.0
 
 
 @dataclass
@@ -74,11 +84,15 @@ def servers() -> Iterator[tuple[FakeOpenAI, FakeOpenAI]]:
 async def setup(tier: str, servers: tuple[FakeOpenAI, FakeOpenAI]) -> Setup:
     faulty, healthy = servers
     if tier == "local":
-        config = llm_config(faulty.url, healthy.url, breaker_failures=THRESHOLD)
+        config = llm_config(
+            faulty.url, healthy.url, breaker_failures=THRESHOLD, warmup_timeout=WARMUP_TIMEOUT
+        )
         instead = "openai"
     else:
         # Nothing listens for the local tier: boot detection marks it down and messages go to OpenAI.
-        config = llm_config(closed_endpoint(), faulty.url, breaker_failures=THRESHOLD)
+        config = llm_config(
+            closed_endpoint(), faulty.url, breaker_failures=THRESHOLD, warmup_timeout=WARMUP_TIMEOUT
+        )
         instead = "fallback"
     llm = service(config)
     await llm.start(process="test")
@@ -93,31 +107,37 @@ async def timed_ask(llm: LLMService) -> tuple[CascadeResult, float]:
     return result, time.monotonic() - started
 
 
-@pytest.mark.parametrize("fault", FAILING_FAULTS)
+@pytest.mark.parametrize("fault", MATRIX)
 async def test_a_failing_tier_is_skipped_then_used_again(setup: Setup, fault: str) -> None:
     tier, llm, faulty = setup.tier, setup.llm, setup.faulty
-    expected = ERROR_CLASS[fault]
+    expected, bad_state, pays = EXPECTED[fault]
     faulty.set_fault(fault, delay=TIMEOUT * 3, retry_after=str(RETRY_AFTER))
+    faulty.drip_interval = TIMEOUT / 5
 
-    # Until the breaker opens: each message pays the fault, bounded by the deadline.
+    # Until the tier is known bad: each message pays the fault, bounded by the deadline.
     paid: list[CascadeResult] = []
     while llm.states()[tier] == "up":
-        assert len(paid) < THRESHOLD, "the breaker should be open by now"
+        assert len(paid) < pays, "the tier should be skipped by now"
         result, took = await timed_ask(llm)
         assert took < DEADLINE + MARGIN
         assert result.source == setup.instead
         assert result.errors[tier] == expected
         paid.append(result)
-    assert llm.states()[tier] == ("cooling" if fault == "rate_limit" else "down")
-    assert all(r.timed_out == (fault in ("hang", "slow")) for r in paid if setup.instead == "fallback")
+    assert len(paid) == pays
+    assert llm.states()[tier] == bad_state
+    timeouts = fault in ("hang", "completions_hang", "slow", "drip", "stall")
+    assert all(r.timed_out == timeouts for r in paid if setup.instead == "fallback")
+    outcome = "timeout" if timeouts else "failed"
+    assert [t.outcome for r in paid for t in r.tiers if t.tier == tier] == [outcome] * pays
 
-    # While open: replies at once, and not one chat request reaches the failing server.
+    # While it is skipped: replies at once, and not one chat request reaches the failing server.
     reached = faulty.chat_requests
     for _ in range(5):
         result, took = await timed_ask(llm)
         assert took < DEADLINE + MARGIN
         assert result.source == setup.instead
-        assert result.errors[tier] == ("Cooling" if fault == "rate_limit" else "BreakerOpen")
+        assert result.errors[tier] == SKIPPED_BECAUSE[bad_state]
+        assert [t.outcome for t in result.tiers if t.tier == tier] == ["skipped"]
     assert faulty.chat_requests == reached
 
     # The history has the error class, per message and as one incident.
@@ -127,11 +147,9 @@ async def test_a_failing_tier_is_skipped_then_used_again(setup: Setup, fault: st
     assert {c.intent for c in calls} == {"ask"}
     assert {c.source for c in calls} == {setup.instead}
     events = [e for e in await rows(TierEvent, tier=tier) if e.detail != "at start"]
-    assert [(e.state, e.error) for e in events] == [
-        ("cooling" if fault == "rate_limit" else "down", expected)
-    ]
+    assert [(e.state, e.error) for e in events][:1] == [(bad_state, expected)]
 
-    # The fault clears: the next probes bring the tier back.
+    # The fault clears: the next probes (and warm-ups) bring the tier back.
     faulty.clear()
     llm.monitor.start()
     started = time.monotonic()

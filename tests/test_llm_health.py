@@ -32,8 +32,12 @@ async def test_an_llm_started_after_the_bot_is_used_from_the_next_probe(kind: st
     assert result.source == "local"
     probes = await rows(Probe, tier="local")
     assert (probes[0].kind, probes[0].ok) == ("boot", False)
-    assert {p.kind for p in probes[1:]} == {kind}
-    assert probes[-1].ok
+    # While down, a cheap GET /models; once it answers, a warm-up completion closes the breaker.
+    first_ok = next(i for i, p in enumerate(probes) if p.ok)
+    assert {p.kind for p in probes[1:first_ok]} <= {"models"}
+    assert [p.kind for p in probes[first_ok : first_ok + 2]] == ["models", "completion"]
+    assert all(p.ok for p in probes[first_ok:])
+    assert kind in {p.kind for p in probes[first_ok + 2 :]} or len(probes) == first_ok + 2
 
 
 async def test_a_models_probe_fails_when_the_configured_model_is_not_listed() -> None:
@@ -47,6 +51,28 @@ async def test_a_models_probe_fails_when_the_configured_model_is_not_listed() ->
     failed = [p for p in await rows(Probe, tier="local") if not p.ok]
     assert failed[0].error == "ModelNotFound"
     assert "fake-model" in failed[0].detail
+
+
+async def test_a_models_answer_alone_never_brings_back_a_tier_whose_completions_fail() -> None:
+    with FakeOpenAI() as local:
+        llm = service(llm_config(local.url, probe_kind="models", breaker_failures=1))
+        await llm.start(process="test")
+        await llm.recorder.flush()
+        booted = len(await rows(Probe, tier="local"))  # detection and the boot warm-up
+        local.set_fault("http500")
+        await ask(llm)
+        assert llm.states()["local"] == "down"
+        # /models answers again, completions still fail: probes and warm-ups keep it down.
+        local.set_fault("empty_choices")
+        await eventually(lambda: local.probe_requests >= 6, within=PROBE_INTERVAL * 10 + 1.0)
+        state = llm.states()["local"]
+        await llm.stop()
+
+    assert state == "down"
+    probes = (await rows(Probe, tier="local"))[booted:]
+    assert any(p.kind == "models" and p.ok for p in probes)
+    warmups = [p for p in probes if p.kind == "completion"]
+    assert warmups and not any(p.ok for p in warmups)
 
 
 async def test_a_cooling_tier_is_not_probed_until_its_retry_after_passed() -> None:

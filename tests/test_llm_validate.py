@@ -18,6 +18,14 @@ def test_it_drops_control_characters_and_thinking() -> None:
     assert clean_answer(text) == "Bonjour le chat"
 
 
+def test_it_drops_lone_surrogates() -> None:
+    # What json.loads makes of a model's "\\ud800": a str that UTF-8 cannot encode.
+    answer = clean_answer("Bonjour\ud800 le \udfffchat 👋")
+
+    assert answer == "Bonjour le chat 👋"
+    answer.encode("utf-8")
+
+
 @pytest.mark.parametrize(
     "text", ["", "   ", "\n\n", "<think>only thoughts</think>", "<think>cut mid-thought"]
 )

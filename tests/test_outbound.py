@@ -11,7 +11,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatbridge.adapters.outbound import ChannelOutbox, Outgoing, RateLimited, Rejected, SlidingWindow
+from chatbridge.adapters.outbound import (
+    ChannelOutbox,
+    Outbound,
+    Outgoing,
+    RateLimited,
+    Rejected,
+    SlidingWindow,
+)
 from chatbridge.config import RateLimit
 from tests.adapter_support import eventually
 from tests.fakes.clock import ManualClock
@@ -167,3 +174,75 @@ def test_the_sliding_window_waits_for_the_oldest_send_to_leave() -> None:
     # A lower limit (the bot lost its moderator badge) counts the sends already made.
     window.record(30.0)
     assert window.delay(31.0, RateLimit(1, 30.0)) == 29.0
+
+
+def outbound_for(clock: ManualClock, platform: Platform, *, idle_close: float) -> Outbound:
+    return Outbound(
+        platform.send,
+        rate=lambda channel: RateLimit(1, 30.0),
+        backlog=lambda channel: 10,
+        clock=clock,
+        on_sent=lambda m: None,
+        on_dropped=lambda m, reason: None,
+        idle_close=idle_close,
+    )
+
+
+async def test_idle_outboxes_close_and_their_rate_windows_stay_bounded() -> None:
+    clock = ManualClock()
+    platform = Platform(clock)
+    outbound = outbound_for(clock, platform, idle_close=0.05)
+    outbound.max_windows = 30
+    try:
+        for n in range(50):
+            outbound.put(Outgoing(f"channel{n}", str(n), f"m{n}"))
+        await eventually(lambda: len(platform.sent) == 50, what="one reply per channel")
+        await eventually(lambda: len(outbound) == 0, what="the idle outboxes to close")
+        assert outbound.windows <= 31  # the cap, not one per channel ever seen
+        # A channel still within its window keeps its limit: its second reply waits (1 per 30 s).
+        outbound.put(Outgoing("channel49", "49", "again"))
+        await eventually(lambda: clock.sleepers, what="the rate limit to hold")
+        assert len(platform.sent) == 50
+        clock.advance(31)
+        await eventually(lambda: len(platform.sent) == 51, what="the reply once the window moved")
+        # Windows with no send left are forgotten as new channels come.
+        outbound.put(Outgoing("newcomer", "0", "hi"))
+        await eventually(lambda: len(platform.sent) == 52, what="a reply in a new channel")
+        assert outbound.windows <= 3
+    finally:
+        await outbound.close()
+
+
+async def test_one_busy_channel_does_not_hold_the_cap_off_for_the_others() -> None:
+    clock = ManualClock()
+    platform = Platform(clock)
+    outbound = outbound_for(clock, platform, idle_close=0.05)
+    outbound.max_windows = 30
+    try:
+        # The first channel seen stays busy: its second reply waits for its window (1 per 30 s),
+        # so its outbox stays open, first in line, while 100 other channels come and go.
+        outbound.put(Outgoing("busy", "0", "first"))
+        outbound.put(Outgoing("busy", "0", "second"))
+        await eventually(lambda: clock.sleepers, what="the busy channel's rate limit to hold")
+        for n in range(100):
+            outbound.put(Outgoing(f"channel{n}", str(n), f"m{n}"))
+        await eventually(lambda: len(platform.sent) == 101, what="one reply per other channel")
+        await eventually(lambda: len(outbound) == 1, what="the other channels' outboxes to close")
+        assert outbound.windows <= 31
+    finally:
+        await outbound.close()
+
+
+async def test_closing_counts_and_logs_what_was_still_queued(caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock()
+    platform = Platform(clock)
+    outbound = outbound_for(clock, platform, idle_close=60)
+    for n in range(4):
+        outbound.put(Outgoing("streamer", "1", f"m{n}"))
+    await eventually(lambda: len(platform.sent) == 1 and clock.sleepers, what="the rate limit to hold")
+    loop = asyncio.get_running_loop()
+    assert await outbound.drain(loop.time() + 0.1) == 3
+    assert await outbound.close() == 3
+    assert [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()] == [
+        "3 queued replies not sent: the bot stopped before the rate limit let them out"
+    ]

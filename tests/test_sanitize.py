@@ -41,3 +41,31 @@ def test_it_fits_the_platform_limit_with_the_prefix() -> None:
 def test_a_strange_user_name_stays_one_token() -> None:
     assert format_reply("evil\nname here", "hi", 500) == "@evil_name_here hi"
     assert format_reply("", "hi", 500) == "@chat hi"
+
+
+def test_it_drops_lone_surrogates_and_rejoins_split_pairs() -> None:
+    text = one_line("ok\ud800 go\udfff \ud83d\ude00")
+
+    assert text == "ok go 😀"
+    text.encode("utf-8")  # what every platform, the Redis layer and `chat --json` do
+
+
+def test_it_drops_invisible_format_characters_but_keeps_zwj() -> None:
+    # A zero-width space, a bidi override, a BOM, a tag character, a word joiner.
+    hidden = "a\u200bb\u202ec\ufeffd\U000e0041e \u2060f"
+
+    assert one_line(hidden) == "abcde f"
+    assert one_line("🏳\ufe0f\u200d🌈") == "🏳\ufe0f\u200d🌈"
+
+
+def test_a_reply_with_a_surrogate_in_the_name_and_body_is_valid_utf8() -> None:
+    reply = format_reply("vi\ud800ewer\u200b", "réponse\udc80 du modèle\x07", 500)
+
+    assert reply == "@viewer réponse du modèle"
+    reply.encode("utf-8")
+
+
+def test_ordinary_text_is_kept_as_it_is() -> None:
+    text = "Ça dépend : « Python » est simple, non ? 👩‍💻 #1 — voilà."
+
+    assert format_reply("Zoé", text, 500) == f"@Zoé {text}"

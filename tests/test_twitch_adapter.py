@@ -332,3 +332,16 @@ async def test_without_channel_bot_it_replies_with_the_bots_user_token(
 
     assert fake.replies_to(asked)[0]["auth"] == f"Bearer {tw.USER_TOKEN}"
     assert adapter.status.replies_dropped == 0
+
+
+async def test_a_lone_surrogate_in_a_chat_line_still_gets_its_one_reply(
+    fake: FakeTwitch, layer: Any, clock: ManualClock
+) -> None:
+    # EventSub's JSON can carry "\ud800"; msgpack (the Redis layer) cannot encode it.
+    adapter = TwitchAdapter(fake.config(), layer=layer, clock=clock)
+    async with running(adapter):
+        asked = await say(fake, "!chill \ud800 salut")
+        await eventually(lambda: fake.replies_to(asked), what="the reply")
+
+    (reply,) = fake.replies_to(asked)
+    reply["message"].encode("utf-8")

@@ -8,7 +8,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from chatbridge.consumers import event_message
+from chatbridge.consumers import event_message, send_once_more
 from chatbridge.events import WORKER_CHANNEL, ChatEvent, Reply
 
 log = logging.getLogger("chatbridge.adapters")
@@ -37,7 +37,9 @@ class LayerClient:
         """Hand one event to the workers. False when the layer is full (the event is dropped)."""
         await self.open()
         try:
-            await self.layer.send(WORKER_CHANNEL, event_message(event, self.reply_channel, ack=ack))
+            await send_once_more(
+                self.layer.send, WORKER_CHANNEL, event_message(event, self.reply_channel, ack=ack)
+            )
         except ChannelFull:
             self.dropped += 1
             log.warning("channel layer full: dropped a chat event from %s/%s", event.platform, event.channel)

@@ -4,17 +4,26 @@ On the way in: which command a line carries, whether the channel has it enabled,
 and the cooldown gate, before anything crosses the channel layer. On the way out:
 each reply goes to its channel's rate-limited queue; the cooldown starts only once
 the platform has taken the reply.
+
+Exactly one reply per message the bot decided to answer: every event handed to the
+workers is guarded. When no reply has come back `guard_after` seconds later (the
+cascade's whole deadline plus a margin: a worker killed mid-answer, Redis gone, every
+worker down), the relay answers it itself from the phrase cache this process holds,
+and a worker's reply that comes later is dropped and counted. An event the layer
+refuses (Redis down, channel full) is answered the same way at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from channels.layers import BaseChannelLayer
 
@@ -26,17 +35,60 @@ from chatbridge.clock import Clock, SystemClock
 from chatbridge.commands import ASK, CHILL, MENTION, Command, parse
 from chatbridge.config import RateLimit
 from chatbridge.cooldowns import Cooldowns, Ticket
-from chatbridge.events import ChatEvent
+from chatbridge.events import ChatEvent, Reply
 from chatbridge.sanitize import format_reply, limit_for
+from fallbacks.services import choose_fallback
+from llm.results import ASK_TIMEOUT
+from serdabot.outage import RELAPSE, Outage, being_cancelled, describe
 
 log = logging.getLogger("chatbridge.adapters")
 
-# Events handed to the workers and not answered yet. Past this the oldest are
-# forgotten: their cooldown reservations expire on their own.
+# Events handed to the workers and not answered yet. Past this the oldest are answered
+# here at once (a flood the workers cannot keep up with), never forgotten.
 MAX_IN_FLIGHT = 2_000
 # Chat events being written to the layer at once, and the pause after a failed read.
 MAX_SUBMITTING = 16
 LAYER_RETRY = 0.5
+# The guard fires this long after the cascade's deadline: room for the worker's reply to
+# cross the layer, while the guard's own reply still goes out within LLM_DEADLINE + 2 s.
+GUARD_MARGIN = 1.5
+# A relay closed for a reconnection waits this long for the workers' replies, then sends
+# what it owes until SETTLE_SEND (seconds): the reconnection waits no longer than that.
+SETTLE_ANSWER = 2.0
+SETTLE_SEND = 4.0
+# Ids of events the guard answered, to tell a late worker reply from a stray one.
+LATE_MEMORY = 5_000
+
+
+@dataclass(slots=True)
+class Pending:
+    """An event handed to the workers, until its reply comes back or the guard answers it."""
+
+    event: ChatEvent
+    command: Command
+    ticket: Ticket
+    timer: asyncio.TimerHandle
+
+
+def guard_defaults() -> tuple[float, str]:
+    """The cascade's deadline and the fallback mode, as the workers read them."""
+    from llm.config import load_config
+    from serdabot.env import SettingError
+
+    try:
+        config = load_config()
+    except SettingError:
+        # The workers refuse to start on a bad LLM setting and say why; the guard keeps
+        # the defaults so chat still gets its one reply meanwhile.
+        return 15.0, "fun"
+    return config.deadline, config.fallback_mode
+
+
+def guard_intent(command: Command) -> str:
+    """The phrase set for a reply the workers never sent: a question timed out, a mention
+    or a custom command keeps its own phrases (as `CascadeResult.fallback_intent`)."""
+    return ASK_TIMEOUT if command.intent == ASK else command.intent
+
 
 NOTICES = {
     ASK: "⏳ Surchauffe du CPU : encore {s} s avant ton prochain !ask.",
@@ -63,6 +115,8 @@ class Relay:
         clock: Clock | None = None,
         settings: ChannelSettingsCache = settings_cache,
         cooldowns: Cooldowns | None = None,
+        guard_after: float | None = None,
+        fallback_mode: str | None = None,
     ) -> None:
         self.platform = platform
         self.status = status
@@ -79,8 +133,22 @@ class Relay:
             on_sent=self._sent,
             on_dropped=self._dropped,
         )
-        self._tickets: OrderedDict[str, Ticket] = OrderedDict()
+        if guard_after is None or fallback_mode is None:
+            deadline, mode = guard_defaults()
+            guard_after = deadline + GUARD_MARGIN if guard_after is None else guard_after
+            fallback_mode = mode if fallback_mode is None else fallback_mode
+        self.guard_after = guard_after
+        self.fallback_mode = fallback_mode
+        self._pending: OrderedDict[str, Pending] = OrderedDict()
+        self._answered_here: OrderedDict[str, None] = OrderedDict()
         self._submitting = asyncio.Semaphore(MAX_SUBMITTING)
+        self._settled = asyncio.Event()  # set whenever the last pending event is settled
+        self.taking = True  # False once shutting down: new events are not taken
+        self.guarded = 0  # events this relay answered itself
+        self.late = 0  # worker replies dropped because the guard had answered
+        self._layer_down = False
+        self._workers_late = False
+        self._last_guarded = 0.0  # loop time the guard last answered for late workers
 
     def decide(self, event: ChatEvent, config: ChannelConfig) -> Command | None:
         command = parse(event.text, (*self.bot_names, *config.extra_names), mentions_bot=event.mentions_bot)
@@ -90,6 +158,8 @@ class Relay:
 
     async def incoming(self, event: ChatEvent) -> bool:
         """One chat line from the platform. True when it was handed to the workers."""
+        if not self.taking:
+            return False
         self.status.count_in()
         config = self.settings.get(self.platform, event.channel)
         command = self.decide(event, config)
@@ -118,53 +188,164 @@ class Relay:
                 self.outbound.put(Outgoing(event.channel, event.channel_id, text, reply_to=event.message_id))
             return False
 
-        self._remember(event.message_id, verdict.ticket)
+        # Guarded before it is handed over: a layer that hangs is covered by the same timer.
+        self._guard(event, command, verdict.ticket)
         try:
             # A chat burst must not open one layer connection per line (Redis pools are finite).
             async with self._submitting:
                 # ack: the worker answers even with nothing to say, so the reservation is released.
                 submitted = await self.client.submit(event, ack=True)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            log.warning("%s: chat event not handed to the workers (%s)", self.platform, type(exc).__name__)
+            if not self._layer_down:
+                self._layer_down = True
+                log.warning(
+                    "%s: chat events cannot reach the workers (%s): answering from this process's "
+                    "phrases until the channel layer is back",
+                    self.platform,
+                    describe(exc),
+                )
             submitted = False
+        else:
+            if self._layer_down and submitted:
+                self._layer_down = False
+                log.warning(
+                    "%s: the channel layer is back: chat events reach the workers again", self.platform
+                )
         if not submitted:
-            self._settle(event.message_id)
+            self.answer_here(event.message_id)
         return submitted
 
     async def run(self) -> None:
         """Route the workers' replies to the outbound queues, until cancelled."""
+        outage = Outage(f"{self.platform} replies", "the channel layer", log, first=LAYER_RETRY / 2)
         while True:
             try:
                 event_id, reply = await self.client.receive()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if being_cancelled():
+                    raise asyncio.CancelledError from exc
                 # The layer hiccuped (Redis restarting, pool exhausted): keep listening.
-                log.warning("%s: reply channel read failed (%s); retrying", self.platform, type(exc).__name__)
-                await asyncio.sleep(LAYER_RETRY)
+                await asyncio.sleep(outage.failed(exc))
                 continue
-            ticket = self._tickets.pop(event_id, None)
-            if reply is None:
-                if ticket is not None:
-                    self.cooldowns.release(ticket)
-                continue
-            self.outbound.put(Outgoing(reply.channel, reply.channel_id, reply.text, reply.reply_to, ticket))
+            outage.recovered()
+            self.replied(event_id, reply)
+
+    def replied(self, event_id: str, reply: Reply | None) -> None:
+        """A worker's reply (None: it had nothing to say) to an event this relay handed over."""
+        pending = self._pop(event_id)
+        if pending is None:
+            if event_id in self._answered_here:
+                # The guard answered already: a second reply would break "exactly one".
+                self.late += 1
+                self.status.count_dropped()
+                log.info(
+                    "%s: late worker reply to %s dropped (the adapter had answered)", self.platform, event_id
+                )
+            return
+        # "In time again" only once the guard has been quiet a while: workers late on every
+        # other message would otherwise flip the two lines on every message.
+        if self._workers_late and asyncio.get_running_loop().time() - self._last_guarded >= RELAPSE:
+            self._workers_late = False
+            log.warning("%s: the workers answer in time again", self.platform)
+        if reply is None:
+            self.cooldowns.release(pending.ticket)
+            return
+        self.outbound.put(
+            Outgoing(reply.channel, reply.channel_id, reply.text, reply.reply_to, pending.ticket)
+        )
+
+    def answer_here(self, event_id: str) -> bool:
+        """Answer a pending event from this process's phrases instead of a worker's reply."""
+        pending = self._pop(event_id)
+        if pending is None:
+            return False
+        event, command = pending.event, pending.command
+        config = self.settings.get(self.platform, event.channel)
+        fallback = choose_fallback(guard_intent(command), config.fallback_mode or self.fallback_mode)
+        text = format_reply(event.user, fallback.text, limit_for(self.platform))
+        self.guarded += 1
+        self._answered_here[event_id] = None
+        while len(self._answered_here) > LATE_MEMORY:
+            self._answered_here.popitem(last=False)
+        self.outbound.put(Outgoing(event.channel, event.channel_id, text, event.message_id, pending.ticket))
+        return True
+
+    def stop_taking(self) -> None:
+        """Shutting down: new chat events are not taken; pending ones still get their reply."""
+        self.taking = False
+
+    async def drain(self, until: float, answer_by: float | None = None) -> int:
+        """Wait (until the loop time `answer_by`, `until` by default) for the workers' replies,
+        answer the rest here, then send what the rate limits allow until `until`. The number
+        of replies left unsent."""
+        loop = asyncio.get_running_loop()
+        answer_by = until if answer_by is None else min(answer_by, until)
+        while self._pending and loop.time() < answer_by:
+            self._settled.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(answer_by - loop.time()):
+                    await self._settled.wait()
+        for event_id in list(self._pending):
+            self.answer_here(event_id)
+        return await self.outbound.drain(until)
+
+    async def settle(self) -> None:
+        """Before this relay is closed for a reconnection: what it owes is answered (the workers'
+        replies that come within SETTLE_ANSWER s, this process's phrases for the rest) and sent
+        while the platform's REST side still works. A new relay knows none of these events, so
+        without this they would get no reply at all. Cancelled (shutdown), it leaves at once:
+        shut_down has drained already."""
+        if being_cancelled() or not (self._pending or self.outbound.queued):
+            return
+        loop = asyncio.get_running_loop()
+        self.stop_taking()
+        # What is still queued after it is counted by close(), in its one line.
+        with contextlib.suppress(Exception):
+            await self.drain(loop.time() + SETTLE_SEND, answer_by=loop.time() + SETTLE_ANSWER)
 
     async def close(self) -> None:
+        self.taking = False  # a line that arrives while the outboxes close is not taken
+        for pending in self._pending.values():
+            pending.timer.cancel()
+            self.cooldowns.release(pending.ticket)
+        self._pending.clear()
+        self._settled.set()
         await self.outbound.close()
-        for ticket in self._tickets.values():
-            self.cooldowns.release(ticket)
-        self._tickets.clear()
 
-    def _remember(self, event_id: str, ticket: Ticket) -> None:
-        self._tickets[event_id] = ticket
-        while len(self._tickets) > MAX_IN_FLIGHT:
-            self._tickets.popitem(last=False)
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
-    def _settle(self, event_id: str) -> None:
-        ticket = self._tickets.pop(event_id, None)
-        if ticket is not None:
-            self.cooldowns.release(ticket)
+    def _guard(self, event: ChatEvent, command: Command, ticket: Ticket) -> None:
+        timer = asyncio.get_running_loop().call_later(self.guard_after, self._expired, event.message_id)
+        self._pending[event.message_id] = Pending(event, command, ticket, timer)
+        while len(self._pending) > MAX_IN_FLIGHT:
+            self.answer_here(next(iter(self._pending)))
+
+    def _expired(self, event_id: str) -> None:
+        if event_id not in self._pending:
+            return
+        self._last_guarded = asyncio.get_running_loop().time()
+        if not self._workers_late:
+            self._workers_late = True
+            log.warning(
+                "%s: no reply from the workers within %.1f s: answering from this process's phrases",
+                self.platform,
+                self.guard_after,
+            )
+        self.answer_here(event_id)
+
+    def _pop(self, event_id: str) -> Pending | None:
+        pending = self._pending.pop(event_id, None)
+        if pending is not None:
+            pending.timer.cancel()
+            if not self._pending:
+                self._settled.set()
+        return pending
 
     def _sent(self, message: Outgoing) -> None:
         self.status.count_out()

@@ -1,6 +1,8 @@
 // Live updates for the LLM availability dashboard.
 // New rows arrive over /ws/dashboard/ as {kind, data}. Probes and state changes are drawn at
 // once; the server-rendered panels are then refreshed in place (never a page reload).
+// {kind: "status", data: {live}} says whether the server still hears new rows: it cannot
+// while it has lost its channel layer (Redis), although the socket itself stays open.
 (function () {
   "use strict";
   const panels = document.getElementById("panels");
@@ -8,10 +10,13 @@
   const feed = document.getElementById("live-feed");
   if (!panels || !status || !feed) return;
   const timeZone = panels.dataset.timeZone || "UTC";
-  const STATES = { up: "Up", down: "Down", cooling: "Cooling down", not_configured: "Not configured" };
+  const STATES = {
+    up: "Up", down: "Down", cooling: "Cooling down", warming: "Warming up",
+    budget: "Daily budget reached", not_configured: "Not configured",
+  };
   const FEED_MAX = 50, REFRESH_DELAY = 2000, REFRESH_MIN_GAP = 10000;
   let socket = null, retryDelay = 1000, everConnected = false, lostAt = null;
-  let refreshTimer = null, lastRefresh = 0;
+  let refreshTimer = null, lastRefresh = 0, eventsSeen = 0, paused = false;
 
   let formatter;
   try {
@@ -33,9 +38,12 @@
       case "probe":
         return `${d.tier} probe: ` + (d.ok ? `up, ${Math.round(d.latency_ms || 0)} ms` : `down, ${d.error || "error"}${d.detail ? ": " + d.detail : ""}`);
       case "call":
-        return `reply to ${d.platform} !${d.intent} from ${d.source}, ${Math.round(d.latency_ms || 0)} ms`;
+        return `reply to ${d.platform} !${d.intent} from ${d.source}${d.fallback_intent ? " (" + d.fallback_intent + ")" : ""}, ${Math.round(d.latency_ms || 0)} ms` +
+          (d.first_token_ms != null ? `, first token ${Math.round(d.first_token_ms)} ms` : "");
       case "tier_event":
         return `${d.tier} is now ${STATES[d.state] || d.state}${d.error ? " (" + d.error + ")" : ""}`;
+      case "usage":
+        return `${d.tier} request (${d.model || "?"}): ${(d.prompt_tokens || 0) + (d.completion_tokens || 0)} tokens${d.reported ? "" : " (estimated)"}`;
       case "boot":
         return `bot started (${d.process || d.mode}): LLM ${d.found ? "found" + (d.model ? ", " + d.model : "") : "not found" + (d.error ? ", " + d.error : "")}`;
       default:
@@ -93,6 +101,7 @@
   async function refresh() {
     refreshTimer = null;
     lastRefresh = Date.now();
+    const seenAtStart = eventsSeen;
     try {
       const response = await fetch(panels.dataset.refreshUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
       if (response.redirected || !response.ok) {
@@ -100,6 +109,9 @@
         return;
       }
       panels.innerHTML = await response.text();
+      // A row drawn live while this response was on its way may be missing from it (it was
+      // rendered before that row was saved): fetch again rather than hide it until the next event.
+      if (eventsSeen !== seenAtStart && refreshTimer === null) refreshTimer = setTimeout(refresh, REFRESH_DELAY);
     } catch (e) {
       // The socket's own close handler reports lost connections; the next event retries.
     }
@@ -111,10 +123,24 @@
     refreshTimer = setTimeout(refresh, wait);
   }
 
+  function onServerStatus(d) {
+    if (d.live === false) {
+      paused = true;
+      setStatus("Live updates paused: the server lost its channel layer, retrying…", "offline");
+    } else if (d.live === true && paused) {
+      paused = false;
+      setStatus(`Live · resumed at ${when(new Date().toISOString())}`, "live");
+      // Rows saved while the server was deaf never reached this page: redraw from the database.
+      if (panels.dataset.live === "1") refresh();
+    }
+  }
+
   function onMessage(event) {
     let message;
     try { message = JSON.parse(event.data); } catch (e) { return; }
     const kind = message.kind, d = message.data || {};
+    if (kind === "status") return onServerStatus(d);
+    eventsSeen++;
     addToFeed(kind, d);
     // A custom range in the past does not move with new rows; only the feed shows them.
     if (panels.dataset.live !== "1") return;
@@ -128,6 +154,7 @@
     socket = new WebSocket(`${scheme}://${location.host}/ws/dashboard/`);
     socket.onopen = () => {
       retryDelay = 1000;
+      paused = false;  // a new connection: the server says so again if it is still deaf
       if (everConnected) {
         setStatus(`Live · reconnected at ${when(new Date().toISOString())} after losing the connection at ${when(lostAt)}`, "live");
         // Rows saved while the socket was down never reached this page: redraw from the database.

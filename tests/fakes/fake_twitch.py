@@ -108,6 +108,14 @@ def chat_message(
     }
 
 
+def bot_message(broadcaster: tuple[str, str], *, moderator: bool = True) -> dict[str, Any]:
+    """The bot's own line as its channel's chat echoes it: with a moderator badge where it is one."""
+    text = "MrDestructoid"
+    return chat_message(
+        text, chatter=(BOT_ID, BOT_LOGIN), broadcaster=broadcaster, badges=["moderator"] if moderator else []
+    )
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": "fake", "status": status, "message": message}, status=status)
 
@@ -188,12 +196,21 @@ class FakeTwitch:
         values.update(overrides)
         return TwitchConfig(**values)
 
-    def env(self) -> dict[str, str]:
+    def add_channel(self, login: str) -> tuple[str, str]:
+        """A new broadcaster (id, login) the bot can be configured to read."""
+        by_login = {name: uid for uid, name in self.users.items()}
+        if login in by_login:
+            return by_login[login], login
+        uid = str(30_000_000 + len(self.users))
+        self.users[uid] = login
+        return uid, login
+
+    def env(self, channels: tuple[str, ...] = (STREAMER[1],)) -> dict[str, str]:
         return {
             "TWITCH_CLIENT_ID": CLIENT_ID,
             "TWITCH_CLIENT_SECRET": CLIENT_SECRET,
             "TWITCH_BOT_ID": BOT_ID,
-            "TWITCH_CHANNELS": STREAMER[1],
+            "TWITCH_CHANNELS": ",".join(channels),
             "TWITCH_BOT_TOKEN": USER_TOKEN,
             "TWITCH_REFRESH_TOKEN": REFRESH_TOKEN,
             "TWITCH_API_URL": f"{self.base}/helix/",

@@ -14,6 +14,7 @@ from channels.layers import BaseChannelLayer
 from django.conf import settings
 from django.db import DatabaseError
 
+from chatbridge.adapters.discord.channels import Row, SeenChannels, row_for, settings_channel
 from chatbridge.adapters.discord.messages import chat_event
 from chatbridge.adapters.discord.sender import DiscordSender
 from chatbridge.adapters.errors import AdapterFatal
@@ -34,12 +35,6 @@ FATAL_CLOSE_CODES = {
     4013: "Discord refused the bot's intents",
     4014: "the Message Content intent is not enabled for this bot in the developer portal",
 }
-
-
-def channel_label(message: discord.Message) -> str:
-    if message.guild is None:
-        return f"DM {message.author.name}"
-    return f"{message.guild.name} #{getattr(message.channel, 'name', message.channel.id)}"
 
 
 def point_discord_at(config: DiscordConfig) -> None:
@@ -96,7 +91,7 @@ class DiscordAdapter:
         self.connected = asyncio.Event()
         self._bot_id = 0
         self._stopping = False
-        self._seen_channels: set[str] = set()
+        self.seen_channels = SeenChannels(self.clock.now)
         self._background: set[asyncio.Task[None]] = set()
 
     def secrets(self) -> tuple[str, ...]:
@@ -134,6 +129,7 @@ class DiscordAdapter:
         finally:
             self._stopping = True  # closing our own connection is not losing it
             self.connected.clear()
+            await relay.settle()
             await relay.close()
             await client.close()
 
@@ -158,9 +154,8 @@ class DiscordAdapter:
             return self.config.allow_dms
         if not self.allowed:
             return True
-        channel = message.channel
-        parent = getattr(channel, "parent_id", None)  # a thread counts as its channel
-        return str(channel.id) in self.allowed or (parent is not None and str(parent) in self.allowed)
+        # A thread counts as its parent channel.
+        return settings_channel(message.channel) in self.allowed or str(message.channel.id) in self.allowed
 
     async def on_message(self, message: discord.Message) -> None:
         try:
@@ -172,20 +167,23 @@ class DiscordAdapter:
             log.exception("Discord: a chat message could not be handled")
 
     def _note_channel(self, message: discord.Message) -> None:
-        """Give a channel its admin row the first time it speaks, in the background."""
-        channel = str(message.channel.id)
-        if channel in self._seen_channels:
+        """Give a channel its admin row the first time it speaks, in the background.
+
+        Threads and DMs make no row of their own (see channels.py): a thread's speaking
+        gives its parent channel the row.
+        """
+        row = row_for(message)
+        if row is None or not self.seen_channels.first_sight(row.channel):
             return
-        self._seen_channels.add(channel)
-        task = asyncio.create_task(self._remember(channel, channel_label(message)))
+        task = asyncio.create_task(self._remember(row))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _remember(self, channel: str, label: str) -> None:
+    async def _remember(self, row: Row) -> None:
         try:
-            await sync_to_async(self.channel_settings.remember)(self.platform, channel, label)
+            await sync_to_async(self.channel_settings.remember)(self.platform, row.channel, row.label)
         except DatabaseError as exc:
-            log.warning("Discord: channel %s not recorded (%s)", channel, type(exc).__name__)
+            log.warning("Discord: channel %s not recorded (%s)", row.channel, type(exc).__name__)
 
     async def on_connected(self) -> None:
         if self.status.state != State.CONNECTED:

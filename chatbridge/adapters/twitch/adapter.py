@@ -119,6 +119,7 @@ class TwitchAdapter:
         finally:
             self._stopping = True  # closing our own websocket is not a lost connection
             self.connected.clear()
+            await relay.settle()
             await relay.close()
             await client.close()
             starter.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import twitchio
 
 from chatbridge.events import ChatEvent
+from chatbridge.sanitize import without_lone_surrogates
 
 
 def mentions_user(message: twitchio.ChatMessage, user_id: str) -> bool:
@@ -28,8 +29,10 @@ def chat_event(message: twitchio.ChatMessage, bot_id: str) -> ChatEvent:
     return ChatEvent(
         platform="twitch",
         channel=(broadcaster.name or broadcaster.id).lower(),
-        user=display_name(chatter),
-        text=message.text,
+        # EventSub's JSON may carry a lone surrogate ("\ud800"): the event crosses the channel
+        # layer (msgpack on Redis), which cannot encode one.
+        user=without_lone_surrogates(display_name(chatter)),
+        text=without_lone_surrogates(message.text),
         message_id=message.id,
         is_moderator=chatter.moderator,
         is_broadcaster=chatter.broadcaster or chatter.id == broadcaster.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -18,7 +19,10 @@ from chatbridge.bot import (
     start_worker,
     stop_runtime,
 )
-from chatbridge.events import Reply
+from chatbridge.events import Reply, reply_json
+from serdabot.database import close_connection
+from serdabot.outage import connection_errors
+from serdabot.process import set_role
 
 
 class Command(BaseCommand):
@@ -30,10 +34,15 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object per message.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        set_role("console")
         try:
             check_migrations()
         except PendingMigrations as exc:
             raise CommandError(str(exc)) from None
+        except connection_errors():
+            # Unreachable: the bot still answers, from the built-in phrases; the runtime
+            # says so in one line as it starts.
+            close_connection()
         asyncio.run(self.session(options))
 
     async def session(self, options: dict[str, Any]) -> None:
@@ -66,15 +75,24 @@ class Command(BaseCommand):
     @staticmethod
     def render(reply: Reply | None, as_json: bool) -> str:
         if as_json:
-            if reply is None:
-                return json.dumps({"reply": None, "source": None, "intent": None, "latency_ms": None})
-            data = {
-                "reply": reply.text,
-                "source": reply.source,
-                "intent": reply.intent,
-                "latency_ms": reply.latency_ms,
-            }
-            return json.dumps(data, ensure_ascii=False)
+            return json.dumps(reply_json(reply), ensure_ascii=False)
         if reply is None:
             return "(no reply: not a command or a mention)"
-        return f"{reply.text}\n  [{reply.source}, {reply.intent}, {reply.latency_ms:.0f} ms]"
+        said = reply.source if reply.fallback_intent is None else f"fallback {reply.fallback_intent}"
+        facts = [said, reply.intent, f"{reply.latency_ms:.0f} ms"]
+        if reply.first_token_ms is not None:
+            facts.append(f"first token {reply.first_token_ms:.0f} ms")
+        summary = f"{reply.text}\n  [{', '.join(facts)}]"
+        if reply.tiers:
+            summary += "\n  tiers: " + "; ".join(describe_tier(tier) for tier in reply.tiers)
+        return summary
+
+
+def describe_tier(tier: Mapping[str, Any]) -> str:
+    """E.g. "local timeout ReadTimeout 2000 ms", "openai skipped CircuitOpen"."""
+    parts = [str(tier.get("tier", "?")), str(tier.get("outcome", "?"))]
+    if tier.get("error"):
+        parts.append(str(tier["error"]))
+    if isinstance(tier.get("ms"), int | float):
+        parts.append(f"{tier['ms']:.0f} ms")
+    return " ".join(parts)

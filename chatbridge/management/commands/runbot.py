@@ -10,6 +10,18 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatbridge.bot import ALL_PLATFORMS, PendingMigrations, check_migrations, run_bot
+from serdabot.database import Stopped, wait_for_database
+from serdabot.process import set_role
+
+log = logging.getLogger("serdabot.runbot")
+
+
+def role_of(platforms: set[str], *, worker: bool) -> str:
+    """The process's role in the history (serdabot/process.py)."""
+    adapters = bool(platforms - {"web"})
+    if adapters:
+        return "bot" if worker else "adapters"
+    return "worker" if worker else "web"
 
 
 class Command(BaseCommand):
@@ -36,10 +48,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("serdabot").setLevel(logging.INFO)
-        try:
-            check_migrations()
-        except PendingMigrations as exc:
-            raise CommandError(str(exc)) from None
         platforms = set(options["platform"] or ALL_PLATFORMS)
         if options["no_web"]:
             platforms.discard("web")
@@ -47,6 +55,16 @@ class Command(BaseCommand):
             platforms &= {"web"}
         if options["no_worker"] and not settings.REDIS_URL:
             raise CommandError("--no-worker needs a shared channel layer: set REDIS_URL")
+        set_role(role_of(platforms, worker=not options["no_worker"]))
+        try:
+            # A database down at start (rebooting with the host, restarting) is waited for,
+            # saying so once: systemd restarting a process that died would say it every time.
+            wait_for_database(check_migrations, who="runbot")
+        except PendingMigrations as exc:
+            raise CommandError(str(exc)) from None
+        except (KeyboardInterrupt, Stopped):
+            log.info("Stopped.")
+            return
         asyncio.run(
             run_bot(
                 platforms=platforms,

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from llm.results import ProbeResult
 from llm.service import LLMService
+from serdabot.redact import redact, register_config_secrets
 
 
 class Command(BaseCommand):
@@ -37,18 +38,20 @@ class Command(BaseCommand):
 
 
 def status_report(service: LLMService, results: list[ProbeResult]) -> dict[str, Any]:
-    # Only the fields below are printed: the config (and its API keys) never is.
+    # Only the fields below are printed: the config (and its API keys) never is, and an
+    # error body that echoes a key (some proxies do) is redacted.
     config = service.config
+    register_config_secrets(config)
     tiers: list[dict[str, Any]] = [
         {
             "tier": r.tier,
-            "url": r.url,
+            "url": redact(r.url),
             "kind": r.kind,
             "ok": r.ok,
             "latency_ms": r.latency_ms,
             "models": list(r.models),
-            "error": r.error,
-            "detail": r.detail,
+            "error": redact(r.error),
+            "detail": redact(r.detail),
         }
         for r in results
     ]
