@@ -15,6 +15,7 @@ import dj_database_url
 import django_stubs_ext
 
 from serdabot.env import SettingError, env_bool, env_float, env_int, env_list, env_str
+from serdabot.redis_hosts import redis_host
 
 # Lets `admin.ModelAdmin[Model]` and friends be written with their type parameters.
 django_stubs_ext.monkeypatch()
@@ -129,11 +130,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as
-                # channels_redis blocks on an empty channel: every idle receive then failed.
-                # redis-py 8's pool errors out past 100 connections; a chat burst makes
-                # many concurrent sends, so allow more (they are cheap, local sockets).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 500}],
+                "hosts": [redis_host(REDIS_URL)],
                 "capacity": 1000,
                 "expiry": 60,
                 "group_expiry": CHANNEL_GROUP_EXPIRY,

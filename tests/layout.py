@@ -192,9 +192,10 @@ async def announce_phrase_change(redis: str, *, group_expiry: int = 86400) -> No
     from channels_redis.core import RedisChannelLayer
 
     from serdabot.broadcast import GROUP
+    from serdabot.redis_hosts import redis_host
 
     # The sender's group_expiry decides which members a group_send still reaches.
-    layer = RedisChannelLayer(hosts=[{"address": redis, "socket_timeout": 30}], group_expiry=group_expiry)
+    layer = RedisChannelLayer(hosts=[redis_host(redis)], group_expiry=group_expiry)
     await layer.group_send(GROUP, {"type": "config.changed", "what": "fallbacks"})
     await layer.close_pools()
 

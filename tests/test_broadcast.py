@@ -16,6 +16,7 @@ from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
 
 from serdabot.broadcast import GROUP, listen
+from serdabot.redis_hosts import redis_host
 from tests.adapter_support import eventually
 from tests.faults import PrivateRedis
 
@@ -46,7 +47,7 @@ async def listening(
 
 def redis_layer(url: str) -> RedisChannelLayer:
     """A layer as serdabot/settings.py configures it, on the test's own Redis."""
-    return RedisChannelLayer(hosts=[{"address": url, "socket_timeout": 30}])
+    return RedisChannelLayer(hosts=[redis_host(url)])
 
 
 def members(url: str, layer: RedisChannelLayer) -> int:

@@ -21,6 +21,7 @@ from llm.consumers import DashboardConsumer
 from llm.history import DASHBOARD_GROUP, HistoryRecorder
 from llm.results import ProbeResult
 from serdabot.asgi import application
+from serdabot.redis_hosts import redis_host
 from tests.faults import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -163,7 +164,7 @@ async def redis_layer(settings: Any, private_redis: PrivateRedis) -> AsyncIterat
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": private_redis.url, "socket_timeout": 30}]},
+            "CONFIG": {"hosts": [redis_host(private_redis.url)]},
         }
     }
     yield private_redis
@@ -172,7 +173,7 @@ async def redis_layer(settings: Any, private_redis: PrivateRedis) -> AsyncIterat
 
 async def push(url: str, *rows: dict[str, Any]) -> None:
     """Rows as the history writer of another process pushes them, on a connection of its own."""
-    sender = RedisChannelLayer(hosts=[{"address": url, "socket_timeout": 30}])
+    sender = RedisChannelLayer(hosts=[redis_host(url)])
     await sender.group_send(DASHBOARD_GROUP, {"type": "history.batch", "rows": list(rows)})
     await sender.close_pools()
 
@@ -212,7 +213,7 @@ async def test_a_page_opened_while_redis_is_down_is_told_at_once(settings: Any) 
         settings.CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [{"address": redis.url, "socket_timeout": 30}]},
+                "CONFIG": {"hosts": [redis_host(redis.url)]},
             }
         }
         page = await staff_page_through_the_app()

@@ -14,6 +14,7 @@ from channels_redis.core import RedisChannelLayer
 
 from serdabot.groups import Membership, layer_name, refresh_interval
 from serdabot.outage import Outage
+from serdabot.redis_hosts import redis_host
 from tests.adapter_support import eventually
 from tests.faults import PrivateRedis
 
@@ -58,7 +59,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 async def redis_layer(private_redis: PrivateRedis) -> AsyncIterator[RedisChannelLayer]:
-    layer = RedisChannelLayer(hosts=[{"address": private_redis.url, "socket_timeout": 30}])
+    layer = RedisChannelLayer(hosts=[redis_host(private_redis.url)])
     yield layer
     await layer.close_pools()
 
@@ -158,7 +159,7 @@ async def test_a_first_join_that_fails_is_retried_until_redis_answers(
 ) -> None:
     caplog.set_level(logging.WARNING)
     with PrivateRedis(start=False) as redis:
-        layer = RedisChannelLayer(hosts=[{"address": redis.url, "socket_timeout": 30}])
+        layer = RedisChannelLayer(hosts=[redis_host(redis.url)])
         channel = await layer.new_channel()
         calls = Calls()
         membership = Membership(layer, GROUP, channel, outage(), on_lost=calls.lost, on_back=calls.back)
