@@ -26,6 +26,7 @@ from fallbacks import services as fallbacks
 from llm.retention import prune_daily
 from serdabot.broadcast import listen
 from serdabot.outage import describe
+from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("serdabot.bot")
 
@@ -166,12 +167,8 @@ async def close_layer() -> None:
 
 
 async def cancel(tasks: Iterable[asyncio.Task[None]]) -> None:
-    pending = [t for t in tasks if not t.done()]
-    for task in pending:
-        task.cancel()
-    for task in pending:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    """Stop `tasks` and wait until they have (see serdabot/tasks.py for why a cancellation is repeated)."""
+    await cancel_and_wait(tasks)
 
 
 async def run_bot(

@@ -7,7 +7,6 @@ worker consumer finds the handler.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from asgiref.sync import sync_to_async
@@ -20,6 +19,7 @@ from fallbacks import services as fallbacks
 from llm.service import LLMService
 from serdabot.database import database_label, ping
 from serdabot.outage import connection_errors, describe
+from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("chatbridge.runtime")
 
@@ -90,9 +90,7 @@ class BotRuntime:
 
     async def stop(self) -> None:
         if self._reload is not None:
-            self._reload.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reload
+            await cancel_and_wait([self._reload])
             self._reload = None
         await self.llm.stop()
 

@@ -18,6 +18,7 @@ from channels.worker import Worker
 from chatbridge.consumers import ChatWorkerConsumer, wait_in_flight
 from chatbridge.events import WORKER_CHANNEL
 from serdabot.outage import Outage, being_cancelled, connection_errors
+from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("chatbridge.worker")
 
@@ -42,12 +43,10 @@ class ChatWorker(Worker):
         return await wait_in_flight(until)
 
     async def _stop_listeners(self) -> None:
-        for task in self._listeners:
-            task.cancel()
-        # redis-py may turn the cancellation of a blocking read into an error of its own (or
-        # retry through it): the listener checks `_reading` too, and is not waited for forever.
-        if self._listeners:
-            await asyncio.wait(self._listeners, timeout=LISTENER_STOP)
+        # redis-py may turn the cancellation of a blocking read into an error of its own, or
+        # lose it (serdabot/tasks.py): the listener checks `_reading` too, and is not waited
+        # for forever.
+        await cancel_and_wait(self._listeners, within=LISTENER_STOP)
 
     async def handle(self) -> None:
         # channels' Worker waits on its listeners without cancelling them when it is
@@ -76,13 +75,11 @@ class ChatWorker(Worker):
         finally:
             self._reading.clear()
             instances = [details["future"] for details in self.application_instances.values()]
-            for task in [*listeners, *instances]:
-                task.cancel()
             self.application_instances.clear()
             # Wait for them: a consumer still reading its own channel would hold a layer
-            # connection open past the worker's end.
-            if listeners or instances:
-                await asyncio.wait([*listeners, *instances], timeout=LISTENER_STOP)
+            # connection open past the worker's end. Shielded: the worker's own cancellation
+            # may be repeated (serdabot/tasks.py), and must not leave them running.
+            await asyncio.shield(cancel_and_wait([*listeners, *instances], within=LISTENER_STOP))
 
     async def listener(self, channel: str) -> None:
         outage = Outage("chat worker", "the channel layer", log)

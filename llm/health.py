@@ -10,13 +10,13 @@ closes a breaker, since LM Studio lists models while its completions hang.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from llm.cascade import CascadeTier
 from llm.history import HistoryRecorder
 from llm.results import ProbeResult
 from llm.warmup import WarmUps
+from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("llm.health")
 
@@ -44,9 +44,8 @@ class HealthMonitor:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Its probes read and write the shared tier state on Redis (serdabot/tasks.py).
+            await cancel_and_wait([self._task])
             self._task = None
 
     async def probe_all(self, *, force: bool = False) -> list[ProbeResult]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from llm.breaker import LocalStore
 from llm.providers import Clocks
 from llm.results import ProbeResult
+from serdabot.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from llm.cascade import CascadeTier
@@ -100,12 +101,7 @@ class WarmUps:
         return result.ok
 
     async def stop(self) -> None:
-        tasks = [t for t in self._tasks.values() if not t.done()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks.values())
         self._tasks.clear()
 
 

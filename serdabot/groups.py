@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from serdabot.outage import Outage, being_cancelled, connection_errors
+from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("serdabot.groups")
 
@@ -140,9 +141,7 @@ class Membership:
     async def stop(self) -> None:
         """Stop refreshing and leave the group. Never raises: a lost layer forgets members by itself."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         if self.joins:
             with contextlib.suppress(Exception):

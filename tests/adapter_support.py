@@ -23,6 +23,7 @@ from chatbridge.handler import Handler
 from chatbridge.runtime import BotRuntime
 from chatbridge.worker import build_worker
 from fallbacks import services as fallbacks
+from serdabot.tasks import cancel_and_wait
 from tests.conftest import disabled_llm
 
 
@@ -62,9 +63,9 @@ async def running(adapter: Any, *, deadline: float = 15.0) -> AsyncIterator[asyn
         yield task
     finally:
         ready.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 async def eventually(check: Callable[[], object], what: str = "", deadline: float = 15.0) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from chatbridge.clock import Clock
 from chatbridge.config import RateLimit
 from chatbridge.cooldowns import Ticket
+from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("chatbridge.outbound")
 
@@ -315,11 +316,7 @@ class Outbound:
     async def close(self) -> int:
         """Stop every sender; what was still queued is dropped, counted, and logged in one line."""
         boxes, tasks = list(self._boxes.values()), list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
         left = sum(box.drop_all("shutting down") for box in boxes)
         if left:
             log.warning(

@@ -8,7 +8,6 @@ once and not retried: the streamer has to fix a setting and restart anyway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -17,6 +16,7 @@ from typing import Protocol
 
 from chatbridge.adapters.errors import AdapterFatal, describe
 from chatbridge.adapters.status import AdapterStatus, State
+from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("chatbridge.adapters")
 
@@ -64,11 +64,14 @@ class Supervisor:
         try:
             await self._loop()
         finally:
-            if status.state != State.FAILED:
-                await asyncio.shield(status.set_state(State.STOPPED))
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            # Shielded: a stopping supervisor may be cancelled again (serdabot/tasks.py), and
+            # the stopped state and the flusher's end must not be cut short by it.
+            await asyncio.shield(self._stopped(flusher))
+
+    async def _stopped(self, flusher: asyncio.Task[None]) -> None:
+        await cancel_and_wait([flusher])
+        if self.adapter.status.state != State.FAILED:
+            await self.adapter.status.set_state(State.STOPPED)
 
     async def _loop(self) -> None:
         adapter, status = self.adapter, self.adapter.status
