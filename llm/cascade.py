@@ -166,7 +166,9 @@ class Cascade:
                 return Attempt(
                     error=refused, timed_out=waited, called=waited, outcome="timeout" if waited else "skipped"
                 )
-            state = tier.breaker.state
+            # Read again, not from the admission: with shared state another worker may have
+            # found the tier down while this message waited for a slot.
+            state = await tier.breaker.current()
             if not trial and state != "up":
                 # It failed for another message while this one waited for a slot: skip it too.
                 await tier.slots.release()
@@ -205,7 +207,11 @@ class Cascade:
         try:
             async with asyncio.timeout(remaining + 0.05):  # a backstop: the clocks above fire first
                 completion = await tier.provider.complete(
-                    system_prompt=system_prompt, prompt=prompt, max_tokens=self.max_tokens, clocks=clocks
+                    system_prompt=system_prompt,
+                    prompt=prompt,
+                    max_tokens=self.max_tokens,
+                    clocks=clocks,
+                    on_first_token=tier.slots.first_token,
                 )
             text = clean_answer(completion.text, finish_reason=completion.finish_reason, max_chars=max_chars)
             answered_in = time.monotonic() - sent

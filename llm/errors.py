@@ -3,7 +3,8 @@
 Transport errors keep httpx's class name (`ConnectError`, `ReadTimeout`,
 `RemoteProtocolError`); HTTP and content errors get a short name of their own
 (`HTTP503`, `RateLimited`, `ModelNotFound`, `MalformedJSON`, `EmptyChoices`, `EmptyAnswer`).
-The cascade adds `BreakerOpen`, `Cooling`, `Saturated` and `Deadline` for tiers it skipped or cut.
+The cascade adds `BreakerOpen`, `Cooling`, `Warming`, `Budget`, `Stuck` (a call in flight looks stuck:
+skipped rather than queued behind), `Saturated` and `Deadline` for tiers it skipped or cut.
 """
 
 from __future__ import annotations

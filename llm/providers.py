@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,9 +140,18 @@ class Provider:
         return self.resolved_model
 
     async def complete(
-        self, *, system_prompt: str, prompt: str, max_tokens: int, clocks: Clocks | None = None
+        self,
+        *,
+        system_prompt: str,
+        prompt: str,
+        max_tokens: int,
+        clocks: Clocks | None = None,
+        on_first_token: Callable[[], Awaitable[None]] | None = None,
     ) -> Completion:
-        """Stream one answer and assemble it; raises ProviderError (or InvalidAnswer)."""
+        """Stream one answer and assemble it; raises ProviderError (or InvalidAnswer).
+
+        `on_first_token` is awaited once, when the model shows it is working.
+        """
         clocks = clocks or self.clocks
         # No first token within the whole answer's time is a missing first token.
         clocks = Clocks(min(clocks.first_token, clocks.total), clocks.stall, clocks.total)
@@ -153,7 +162,7 @@ class Provider:
         extra: dict[str, Any] = {self.token_param: max_tokens}
         if self.include_usage:
             extra["stream_options"] = {"include_usage": True}
-        return await self._stream(model, messages, extra, clocks, time.monotonic())
+        return await self._stream(model, messages, extra, clocks, time.monotonic(), on_first_token)
 
     async def _stream(
         self,
@@ -162,6 +171,7 @@ class Provider:
         extra: dict[str, Any],
         clocks: Clocks,
         started: float,
+        on_first_token: Callable[[], Awaitable[None]] | None,
     ) -> Completion:
         stream: Any = None
         parts: list[str] = []
@@ -225,6 +235,8 @@ class Provider:
                         size += len(content)
                     if getattr(choice, "finish_reason", None):
                         finish = str(choice.finish_reason)
+                if waiting_first and first_token_ms is not None and on_first_token is not None:
+                    await on_first_token()
                 if size > MAX_ANSWER_CHARS:
                     # Enough for any chat line: what follows is never read.
                     finish = finish or "length"

@@ -14,14 +14,16 @@ does not pay a connection attempt per message.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
@@ -32,6 +34,7 @@ from serdabot.outage import RELAPSE
 log = logging.getLogger("llm.shared")
 
 T = TypeVar("T")
+Lease = Literal["held", "full", "stuck", "down"]
 
 PREFIX = "serdabot:llm"
 # How long to leave a Redis that failed alone before asking it again.
@@ -41,15 +44,55 @@ SOCKET_TIMEOUT = 0.5
 # Shared state nobody touched for this long is forgotten (a tier renamed, an endpoint changed).
 RECORD_TTL = 7 * 24 * 3600
 
-_ACQUIRE = """
+# Both scripts: KEYS are the leases (score: when each expires) and the calls still waiting
+# for their first token (score: when each began). The tier looks stuck when a call has
+# waited for its first token since before `before` and no call in flight streams.
+_STUCK = """
+local function stuck(before)
+  local waiting, overdue = 0, false
+  local calls = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  for i = 1, #calls, 2 do
+    if redis.call('ZSCORE', KEYS[1], calls[i]) then
+      waiting = waiting + 1
+      if tonumber(calls[i + 1]) < before then
+        overdue = true
+      end
+    else
+      redis.call('ZREM', KEYS[2], calls[i])  -- its lease ran out: its worker died
+    end
+  end
+  return overdue and waiting >= redis.call('ZCARD', KEYS[1])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
-  redis.call('EXPIRE', KEYS[1], 3600)
+"""
+# ARGV: now, the stuck start. Returns 1 (stuck) or 0.
+_IS_STUCK = (
+    _STUCK
+    + """
+if stuck(tonumber(ARGV[2])) then
   return 1
 end
 return 0
 """
+)
+# ARGV: now, the stuck start, the new lease's expiry, the bound, the new member. Returns 1
+# (held), 0 (bound reached) or -1 (stuck: the tier is skipped, not queued for).
+_ACQUIRE = (
+    _STUCK
+    + """
+if stuck(tonumber(ARGV[2])) then
+  return -1
+end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[5])
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[1], 3600)
+  redis.call('EXPIRE', KEYS[2], 3600)
+  return 1
+end
+return 0
+"""
+)
 
 
 def tier_key(tier: str, url: str) -> str:
@@ -201,34 +244,60 @@ class RedisStore:
 
 
 class SharedLeases:
-    """At most `size` calls in flight at one tier across every worker (leases in a sorted set)."""
+    """At most `size` calls in flight at one tier across every worker (leases in a sorted set),
+    and which of them still wait for their first token (another sorted set)."""
 
     def __init__(self, shared: SharedRedis, key: str, size: int, *, lease: float) -> None:
         self.shared = shared
         self.key = f"{key}:inflight"
+        self.first_key = f"{key}:nofirsttoken"
         self.size = size
         self.lease = lease
-        self._mine: list[str] = []
-        self._script: Any = None
+        # This process's leases, by the task that holds each.
+        self._mine: dict[asyncio.Task[object] | None, str] = {}
+        self._scripts: dict[str, Any] = {}
 
-    async def try_acquire(self) -> bool | None:
-        """True: a lease is held; False: the bound is reached; None: Redis is down (no shared bound)."""
-        if not self.shared.available:
-            return None
+    async def try_acquire(self, *, stuck_after: float = math.inf) -> Lease:
+        """ "held", "full" (the bound is reached), "stuck" (a call in some worker has shown no first
+        token for `stuck_after` seconds, and none streams) or "down" (Redis is: no shared bound)."""
         member = uuid.uuid4().hex
         now = time.time()
+        got = await self._run(_ACQUIRE, now, _before(now, stuck_after), now + self.lease, self.size, member)
+        if got is None:
+            return "down"
+        if got == 1:
+            self._mine[asyncio.current_task()] = member
+            return "held"
+        return "stuck" if got == -1 else "full"
+
+    async def stuck(self, stuck_after: float) -> bool | None:
+        """Does the tier look stuck, in every worker's view? None: Redis cannot say."""
+        now = time.time()
+        got = await self._run(_IS_STUCK, now, _before(now, stuck_after))
+        return None if got is None else got == 1
+
+    async def _run(self, script: str, *args: float | int | str) -> Any:
+        if not self.shared.available:
+            return None
         try:
-            if self._script is None:
-                self._script = self.shared.client.register_script(_ACQUIRE)
-            got = await self._script(keys=[self.key], args=[now, now + self.lease, self.size, member])
+            if script not in self._scripts:
+                self._scripts[script] = self.shared.client.register_script(script)
+            got = await self._scripts[script](keys=[self.key, self.first_key], args=list(args))
         except (RedisError, OSError) as exc:
             self.shared.failed(exc)
             return None
         self.shared.worked()
-        if got:
-            self._mine.append(member)
-            return True
-        return False
+        return got
+
+    async def first_token(self) -> None:
+        """The calling task's call streams: no worker takes it for stuck."""
+        member = self._mine.get(asyncio.current_task())
+        if member is None or not self.shared.available:
+            return
+        try:
+            await self.shared.client.zrem(self.first_key, member)
+        except (RedisError, OSError) as exc:
+            self.shared.failed(exc)
 
     async def busy(self) -> bool:
         """Is any worker's call to this tier in flight now? False when Redis cannot say."""
@@ -243,15 +312,21 @@ class SharedLeases:
         return bool(count)
 
     async def release(self) -> None:
-        if not self._mine:
-            return
-        member = self._mine.pop()
-        if not self.shared.available:
-            return  # the lease expires by itself
+        member = self._mine.pop(asyncio.current_task(), None)
+        if member is None or not self.shared.available:
+            return  # no lease, or Redis is down: the lease expires by itself
         try:
-            await self.shared.client.zrem(self.key, member)
+            async with self.shared.client.pipeline(transaction=False) as pipe:
+                pipe.zrem(self.key, member)
+                pipe.zrem(self.first_key, member)
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             self.shared.failed(exc)
+
+
+def _before(now: float, stuck_after: float) -> float:
+    """The start before which a call still without a first token looks stuck."""
+    return now - stuck_after if math.isfinite(stuck_after) else 0.0
 
 
 def _encode(record: BreakerRecord) -> str:

@@ -4,8 +4,17 @@ llama.cpp and LM Studio answer one request at a time: queueing chat behind them 
 makes every reply late. A message whose expected wait (from recent answer times) would
 not leave time for its own answer gives up its place at once.
 
+A call that has shown no first token for several times the tier's usual wait, while no
+other call to the tier streams, means the tier is stuck, not busy (LM Studio listing
+models while its completions hang). From then on messages skip the tier at once, free
+slot or not, instead of queueing behind it until the first-token clock tells: a hang
+costs the messages already sent to it, not every one that arrives before it is known.
+A call that streams proves the server works: one waiting behind it on a server that
+answers one request at a time is queued, not stuck.
+
 With shared leases (Redis, several workers), the bound holds across every worker: a
-slot here is only taken once a lease is held there too.
+slot here is only taken once a lease is held there too, and a call stuck in another
+worker counts as stuck here.
 """
 
 from __future__ import annotations
@@ -19,10 +28,18 @@ from llm.shared import SharedLeases
 # Waiters per slot beyond which a message does not even queue: memory stays bounded
 # however fast chat goes.
 MAX_WAITING_PER_SLOT = 16
-# Weight of the newest answer time in the running average.
+# Weight of the newest time in the running averages.
 _ALPHA = 0.3
 # How often a message waiting for another worker's call to finish asks again.
 SHARED_POLL = 0.02
+# How often a waiter asks Redis again whether calls stuck here still stream elsewhere.
+RECHECK = 0.1
+# A call with no first token after this many usual waits for one makes the tier look stuck...
+STUCK_FACTOR = 3.0
+# ...and never sooner than this: no first token seen yet, or first tokens in milliseconds.
+STUCK_FLOOR = 1.0
+
+Holder = asyncio.Task[object] | None
 
 
 class Slots:
@@ -31,8 +48,24 @@ class Slots:
         self.shared = shared
         self.in_flight = 0
         self.waiting = 0
-        self.average_s: float | None = None
+        self.average_s: float | None = None  # a whole answer
+        self.first_token_s: float | None = None  # its first token
         self._semaphore: asyncio.Semaphore | None = None
+        # Calls in flight here, by the task that holds the slot: those still waiting for their
+        # first token (since when), and those streaming.
+        self._no_token_since: dict[Holder, float] = {}
+        self._streaming: set[Holder] = set()
+
+    @property
+    def stuck_after(self) -> float:
+        """Seconds without a first token after which a call means the tier is stuck."""
+        return max(STUCK_FLOOR, STUCK_FACTOR * (self.first_token_s or 0.0))
+
+    def stuck_in(self) -> float:
+        """Seconds until this process's calls look stuck (<= 0: they do now)."""
+        if not self._no_token_since or self._streaming:
+            return math.inf
+        return min(self._no_token_since.values()) + self.stuck_after - time.monotonic()
 
     def expected_wait(self) -> float:
         if self.in_flight < self.size or self.average_s is None:
@@ -40,23 +73,33 @@ class Slots:
         return math.ceil((self.waiting + 1) / self.size) * self.average_s
 
     async def acquire(self, remaining: float) -> str:
-        """Empty once a slot is held, else why not: "Saturated" (gave up at once) or "Deadline"."""
+        """Empty once a slot is held, else why not: "Stuck" (a call in flight looks stuck),
+        "Saturated" (gave up at once) or "Deadline" (waited in vain).
+
+        The slot belongs to the calling task: `first_token` and `release` are called from it.
+        """
         started = time.monotonic()
         refused = await self._acquire_local(remaining)
-        if refused or self.shared is None:
-            return refused
-        try:
-            refused = await self._acquire_shared(remaining - (time.monotonic() - started))
-        except BaseException:  # cancelled while polling Redis: the local permit must come back
-            self._release_local(None)
-            raise
         if refused:
-            self._release_local(None)
-        return refused
+            return refused
+        if self.shared is not None:
+            try:
+                refused = await self._acquire_shared(remaining - (time.monotonic() - started))
+            except BaseException:  # cancelled while polling Redis: the local permit must come back
+                self._release_local(None)
+                raise
+            if refused:
+                self._release_local(None)
+                return refused
+        # From now on the call is out: waiting for another worker's lease is not being stuck.
+        self._no_token_since[asyncio.current_task()] = time.monotonic()
+        return ""
 
     async def _acquire_local(self, remaining: float) -> str:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.size)
+        if await self._stuck():
+            return "Stuck"
         if not self._semaphore.locked():
             await self._semaphore.acquire()  # a free permit: returns without suspending
             self.in_flight += 1
@@ -65,28 +108,64 @@ class Slots:
             return "Saturated"
         if self.expected_wait() + (self.average_s or 0.0) > remaining:
             return "Saturated"
+        give_up_at = time.monotonic() + remaining
         self.waiting += 1
         try:
-            async with asyncio.timeout(remaining):
-                await self._semaphore.acquire()
-        except TimeoutError:
-            return "Deadline"
+            # Wake when a slot frees, when the deadline comes, or when the calls in flight start
+            # to look stuck: then the tier is skipped, not waited for.
+            while True:
+                left = give_up_at - time.monotonic()
+                if left <= 0:
+                    return "Deadline"
+                if await self._stuck():
+                    return "Stuck"
+                stuck_in = self.stuck_in()
+                # Stuck here but not for Redis (another worker's call streams): ask again soon.
+                wait = min(left, stuck_in if stuck_in > 0 else RECHECK)
+                try:
+                    async with asyncio.timeout(wait):
+                        await self._semaphore.acquire()
+                    break
+                except TimeoutError:
+                    continue
         finally:
             self.waiting -= 1
         self.in_flight += 1
         return ""
+
+    async def _stuck(self) -> bool:
+        """Do the calls in flight look stuck? Here first; then, with shared leases, in every
+        worker's view (another worker's call may be streaming)."""
+        if self.stuck_in() > 0:
+            return False
+        if self.shared is None:
+            return True
+        verdict = await self.shared.stuck(self.stuck_after)
+        return True if verdict is None else verdict
 
     async def _acquire_shared(self, remaining: float) -> str:
         assert self.shared is not None
         # Leave the answer itself time: waiting longer than that only to time out is no use.
         give_up_at = time.monotonic() + remaining - (self.average_s or 0.0)
         while True:
-            held = await self.shared.try_acquire()
-            if held is None or held:  # None: Redis is down, this process's bound is all there is
+            lease = await self.shared.try_acquire(stuck_after=self.stuck_after)
+            if lease in ("held", "down"):  # down: this process's bound is all there is
                 return ""
+            if lease == "stuck":
+                return "Stuck"
             if time.monotonic() + SHARED_POLL > give_up_at:
                 return "Saturated"
             await asyncio.sleep(SHARED_POLL)
+
+    async def first_token(self) -> None:
+        """The calling task's call streams: it is not stuck, here or for other workers."""
+        task = asyncio.current_task()
+        since = self._no_token_since.pop(task, None)
+        self._streaming.add(task)
+        if since is not None:
+            self.first_token_s = _average(self.first_token_s, time.monotonic() - since)
+        if self.shared is not None:
+            await self.shared.first_token()
 
     async def busy_elsewhere(self) -> bool:
         """Another worker has a call to this tier in flight (shared leases only)."""
@@ -101,11 +180,14 @@ class Slots:
 
     def _release_local(self, answered_in: float | None) -> None:
         self.in_flight -= 1
+        task = asyncio.current_task()
+        self._no_token_since.pop(task, None)
+        self._streaming.discard(task)
         if answered_in is not None:
-            self.average_s = (
-                answered_in
-                if self.average_s is None
-                else _ALPHA * answered_in + (1 - _ALPHA) * self.average_s
-            )
+            self.average_s = _average(self.average_s, answered_in)
         if self._semaphore is not None:
             self._semaphore.release()
+
+
+def _average(average: float | None, newest: float) -> float:
+    return newest if average is None else _ALPHA * newest + (1 - _ALPHA) * average

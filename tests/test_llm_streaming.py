@@ -17,6 +17,7 @@ import pytest
 
 from llm.models import CascadeCall, Probe, TierEvent
 from llm.service import LLMService
+from llm.slots import STUCK_FLOOR
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm_helpers import MARGIN, TEST_KEY, TIMEOUT, ask, eventually, llm_config, rows, service
 
@@ -69,6 +70,53 @@ async def test_models_up_while_completions_hang_costs_one_message_per_outage(
     answered = await eventually(lambda: _answered_by(llm, "local"), within=1.5, every=0.05)
     await llm.stop()
     assert answered.text == "Réponse locale."
+
+
+async def test_messages_arriving_while_completions_hang_skip_the_tier_instead_of_queueing(
+    local: FakeOpenAI, openai: FakeOpenAI
+) -> None:
+    # Chat as it comes: a message every 0.25 s, none waiting for the one before. The default
+    # bound of 2 calls in flight; the first-token clock well past the 1 s that makes a call
+    # without a first token look stuck.
+    llm = await started(
+        service(
+            llm_config(
+                local.url,
+                openai.url,
+                probe_kind="models",
+                first_token_timeout=3.0,
+                timeout=6.0,
+                deadline=12.0,
+                max_inflight_local=2,
+                warmup_timeout=30.0,
+            )
+        )
+    )
+    local.set_fault("completions_hang")
+
+    async def message(i: int):
+        await asyncio.sleep(i * 0.25)
+        began = time.monotonic()
+        result = await ask(llm)
+        return result, time.monotonic() - began
+
+    answered = await asyncio.gather(*(message(i) for i in range(16)))
+    await llm.stop()
+
+    assert {result.source for result, _ in answered} == {"openai"}
+    paid = [waited for result, waited in answered if result.errors["local"] == "FirstTokenTimeout"]
+    assert len(paid) == 2  # the two calls already out when the hang began
+    others = [
+        (result.errors["local"], waited)
+        for result, waited in answered
+        if result.errors["local"] != "FirstTokenTimeout"
+    ]
+    # Skipped as stuck before the first-token clock told, then as warming.
+    assert {error for error, _ in others} == {"Stuck", "Warming"}
+    # None of the others waited for that clock (3 s), at most until the calls out looked stuck
+    # (1 s after the first was sent).
+    assert max(waited for _, waited in others) < STUCK_FLOOR + MARGIN
+    assert local.peak_chat_in_flight == 2
 
 
 async def test_a_model_loaded_on_first_use_is_warmed_up_without_a_viewer_waiting(
