@@ -305,13 +305,17 @@ class CircuitBreaker:
         return taken
 
     async def abandon_warmup(self) -> None:
-        """This process stops with its warm-up out: free the slot, and let chat try the tier again
-        (a worker that dies instead leaves the lease to run out)."""
+        """This process stops with its warm-up out: free the slot at once for the other workers
+        (a worker that dies instead leaves the lease to run out).
+
+        A tier warming is still unproven: it goes down, not up, and the other workers' probes
+        (GET /models, then a warm-up of their own) bring it back once a completion works.
+        """
 
         def change(record: BreakerRecord) -> list[StateChange]:
             record.warming_until = 0.0
             if record.state == BreakerState.WARMING:
-                return self._set(record, BreakerState.CLOSED, "", "warm-up abandoned: the process stopped")
+                return self._open(record, "WarmupAbandoned", "the process warming it up stopped")
             return []
 
         await self._update(change)

@@ -191,7 +191,8 @@ class DailyBudget:
 
     @property
     def exhausted(self) -> bool:
-        return self._exhausted
+        # Yesterday's limit does not hold today, even before anything asked since midnight.
+        return self._exhausted and self._now().date() == self._day
 
     @property
     def request_limit(self) -> int | None:

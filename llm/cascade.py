@@ -216,7 +216,7 @@ class Cascade:
             text = clean_answer(completion.text, finish_reason=completion.finish_reason, max_chars=max_chars)
             answered_in = time.monotonic() - sent
         except ProviderError as exc:
-            await self._spent(tier, exc.kind, prompt, completion)
+            await spent(tier, exc.kind, prompt, completion)
             cut = (exc.kind == "FirstTokenTimeout" and clocks.first_token < full.first_token) or (
                 exc.kind == "AnswerTimeout" and clocks.total < full.total
             )
@@ -248,13 +248,13 @@ class Cascade:
             ), True
         except TimeoutError:
             log.warning("[MODEL] %s cut at the message deadline after %.1f s", tier.name, _s(sent))
-            await self._spent(tier, "Deadline", prompt, None)
+            await spent(tier, "Deadline", prompt, None)
             return Attempt(
                 error="Deadline", timed_out=True, called=True, outcome="timeout", latency_ms=_ms(sent)
             ), False
         finally:
             await tier.slots.release(answered_in)
-        await self._spent(tier, "", prompt, completion)
+        await spent(tier, "", prompt, completion)
         await tier.breaker.record_success(trial=trial)
         return Attempt(
             text=text,
@@ -264,21 +264,22 @@ class Cascade:
             first_token_ms=completion.first_token_ms,
         ), True
 
-    @staticmethod
-    async def _spent(tier: CascadeTier, error: str, prompt: str, completion: Completion | None) -> None:
-        """Count a request that reached a budgeted tier, with the usage it reported."""
-        if tier.daily is None or error in _NOT_SENT:
-            return
-        try:
-            await tier.daily.record(
-                model=(completion.model if completion else "") or tier.provider.model,
-                prompt_tokens=completion.prompt_tokens if completion else None,
-                completion_tokens=completion.completion_tokens if completion else None,
-                prompt_text=prompt,
-                answer_text=completion.text if completion else "",
-            )
-        except Exception:  # counting must never cost the reply
-            log.exception("[MODEL] recording %s usage failed", tier.name)
+
+async def spent(tier: CascadeTier, error: str, prompt: str, completion: Completion | None) -> None:
+    """Count a request that reached a budgeted tier (chat, probe or warm-up), with the usage it
+    reported, or an estimate from `prompt` and the answer when it reported none."""
+    if tier.daily is None or error in _NOT_SENT:
+        return
+    try:
+        await tier.daily.record(
+            model=(completion.model if completion else "") or tier.provider.model,
+            prompt_tokens=completion.prompt_tokens if completion else None,
+            completion_tokens=completion.completion_tokens if completion else None,
+            prompt_text=prompt,
+            answer_text=completion.text if completion else "",
+        )
+    except Exception:  # counting must never cost the reply
+        log.exception("[MODEL] recording %s usage failed", tier.name)
 
 
 def _ms(started: float) -> float:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from llm.cascade import CascadeTier
+from llm.cascade import CascadeTier, spent
 from llm.history import HistoryRecorder
+from llm.providers import PROBE_PROMPT
 from llm.results import ProbeResult
 from llm.warmup import WarmUps
 from serdabot.tasks import cancel_and_wait
@@ -57,6 +58,10 @@ class HealthMonitor:
         await tier.breaker.tick()
         if not force and not tier.breaker.admits_probe():
             return None
+        if tier.daily is not None and not force and not await tier.daily.allows():
+            # Over its daily budget, the tier is skipped until midnight: a probe would only
+            # spend. (Asking rolls the budget over at midnight, even with no message.)
+            return None
         if not force and (tier.slots.in_flight > 0 or await tier.slots.busy_elsewhere()):
             # The tier is answering chat: those calls say how it is. A probe would queue behind
             # them on a one-at-a-time server, and llama.cpp's Python server ends the stream it
@@ -76,6 +81,8 @@ class HealthMonitor:
             )
         if self.recorder is not None:
             self.recorder.record_probe(result)
+        if kind == "completion":
+            await spent(tier, result.error, PROBE_PROMPT, None)
         await self._apply(tier, result, down=down)
         return result
 

@@ -37,6 +37,8 @@ MAX_ANSWER_CHARS = 64 * 1024
 # A Retry-After further away than this is treated as this (a bogus header must not
 # disable a tier for days).
 MAX_RETRY_AFTER = 600.0
+# What a completion probe or a warm-up asks (one token back).
+PROBE_PROMPT = "ping"
 _MODEL_MISSING = ("not found", "does not exist", "not loaded", "model_not_found", "no model")
 
 
@@ -269,7 +271,7 @@ class Provider:
         try:
             if kind == "completion":
                 completion = await self.complete(
-                    system_prompt=system_prompt, prompt="ping", max_tokens=1, clocks=clocks
+                    system_prompt=system_prompt, prompt=PROBE_PROMPT, max_tokens=1, clocks=clocks
                 )
                 models: tuple[str, ...] = (completion.model,)
                 detail = f"model {completion.model} answered"

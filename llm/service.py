@@ -53,7 +53,7 @@ class LLMService:
             register_secret(secret)
         url = settings.REDIS_URL if redis_url is None else redis_url
         self.shared = SharedRedis(url) if url else None
-        self.warmups = WarmUps(config.warmup_timeout, self.recorder)
+        self.warmups = WarmUps(config.warmup_timeout, self.recorder, stall=config.stall_timeout)
         self.budget: DailyBudget | None = None
         self.local = self._tier(
             "local",

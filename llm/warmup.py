@@ -15,7 +15,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from llm.breaker import LocalStore
-from llm.providers import Clocks
+from llm.cascade import spent
+from llm.providers import PROBE_PROMPT, Clocks
 from llm.results import ProbeResult
 from serdabot.tasks import cancel_and_wait
 
@@ -31,8 +32,13 @@ LEASE_MARGIN = 5.0
 
 
 class WarmUps:
-    def __init__(self, timeout: float, recorder: HistoryRecorder | None = None) -> None:
+    def __init__(
+        self, timeout: float, recorder: HistoryRecorder | None = None, *, stall: float | None = None
+    ) -> None:
         self.timeout = timeout
+        # Only the first token may take that long (a model being loaded): once it streams, a
+        # gap between chunks is the tier's usual stall clock.
+        self.stall = timeout if stall is None else min(stall, timeout)
         self.recorder = recorder
         # The bot's own system prompt, when it has one: a model slow to read the real prompt
         # (a CPU and a long prompt) must not pass a warm-up that reads only "ping".
@@ -51,6 +57,8 @@ class WarmUps:
         """
         if self.running(tier):
             return None
+        if tier.daily is not None and not await tier.daily.allows():
+            return None  # over its daily budget: nothing is sent to it before midnight
         if not await tier.breaker.start_warmup(self.timeout + LEASE_MARGIN, skip_meanwhile=skip_meanwhile):
             return None
         task = asyncio.create_task(self._warm(tier), name=f"warmup-{tier.name}")
@@ -61,7 +69,7 @@ class WarmUps:
     async def _warm(self, tier: CascadeTier) -> bool:
         """True: the model answered; False: it did not."""
         log.info("[MODEL] warming %s up (one completion, up to %.0f s)", tier.name, self.timeout)
-        clocks = Clocks(first_token=self.timeout, stall=self.timeout, total=self.timeout)
+        clocks = Clocks(first_token=self.timeout, stall=self.stall, total=self.timeout)
         try:
             async with asyncio.timeout(self.timeout + 1.0):
                 result = await tier.provider.probe(
@@ -86,6 +94,7 @@ class WarmUps:
             )
         if self.recorder is not None:
             self.recorder.record_probe(result)
+        await spent(tier, result.error, self.system_prompt + PROBE_PROMPT, None)
         if result.ok:
             log.info("[MODEL] %s warmed up in %.0f ms", tier.name, result.latency_ms or 0)
             await tier.breaker.record_success(warmup=True, detail="warm-up answered")

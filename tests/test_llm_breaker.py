@@ -158,6 +158,37 @@ async def test_a_warm_up_whose_worker_died_leaves_the_tier_down(
     assert await breaker.start_warmup(10.0, skip_meanwhile=False)
 
 
+async def test_a_warm_up_abandoned_by_a_stopping_worker_leaves_the_tier_down_for_the_others(
+    breaker: CircuitBreaker, changes: list[StateChange]
+) -> None:
+    await breaker.record_failure("FirstTokenTimeout")
+    assert await breaker.start_warmup(120.0, skip_meanwhile=True)
+
+    await breaker.abandon_warmup()
+
+    # Completions never answered: chat must not be sent back to a tier that may still hang.
+    assert await breaker.current() == "down"
+    assert (await breaker.admit()).reason == "BreakerOpen"
+    assert [(c.state, c.error) for c in changes] == [
+        ("warming", "FirstTokenTimeout"),
+        ("down", "WarmupAbandoned"),
+    ]
+    assert await breaker.start_warmup(120.0, skip_meanwhile=False)  # another worker may warm it up
+
+
+async def test_abandoning_a_warm_up_of_a_tier_already_down_changes_nothing_else(
+    breaker: CircuitBreaker, changes: list[StateChange]
+) -> None:
+    await breaker.record_failure("ConnectError", opens_at_once=True)
+    assert await breaker.start_warmup(120.0, skip_meanwhile=False)
+
+    await breaker.abandon_warmup()
+
+    assert await breaker.current() == "down"
+    assert [c.state for c in changes] == ["down"]
+    assert await breaker.start_warmup(120.0, skip_meanwhile=False)
+
+
 async def test_no_trial_message_while_a_warm_up_is_out(breaker: CircuitBreaker, clock: Clock) -> None:
     await breaker.record_failure("ConnectError", opens_at_once=True)
     assert await breaker.start_warmup(300.0, skip_meanwhile=False)

@@ -300,3 +300,45 @@ async def test_the_openai_tier_is_skipped_once_its_daily_budget_is_spent_until_m
     usage = await rows(Usage, tier="openai")
     assert len(usage) == 3
     assert all(u.reported and u.completion_tokens > 0 for u in usage)
+
+
+async def test_probes_and_warm_ups_of_the_openai_tier_are_counted_and_stop_with_its_budget(
+    openai: FakeOpenAI,
+) -> None:
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    clock = LocalClock(datetime(2026, 12, 2, 23, 0, tzinfo=paris))
+    config = llm_config(
+        closed_endpoint(), openai.url, openai_daily_requests=3, probe_kind="completion", probe_interval=60.0
+    )
+    llm = LLMService(config, recorder(), today=clock)
+    await llm.start(process="test")
+    assert llm.openai is not None
+
+    probed = await llm.monitor.probe(llm.openai)  # a 1-token completion: paid like any other
+    answered = [await ask(llm) for _ in range(2)]
+    state_at_limit = llm.states()["openai"]
+    sent = completions(openai)
+    probe_over = await llm.monitor.probe(llm.openai)
+    warm_up_over = await llm.warmups.trigger(llm.openai)
+    sent_over = completions(openai)
+    clock.at = datetime(2026, 12, 3, 0, 0, 1, tzinfo=paris)
+    state_after_midnight = llm.states()["openai"]  # before any message or probe asked
+    probe_next_day = await llm.monitor.probe(llm.openai)
+    await llm.stop()
+
+    assert probed is not None and probed.ok and probed.kind == "completion"
+    assert [r.source for r in answered] == ["openai", "openai"]
+    assert state_at_limit == "budget"
+    assert (probe_over, warm_up_over) == (None, None)
+    assert sent == sent_over == 3  # the probe and two answers
+    assert state_after_midnight == "up"
+    assert probe_next_day is not None and probe_next_day.ok
+    usage = await rows(Usage, tier="openai")
+    assert len(usage) == 4  # the probe, two answers, the next day's probe
+    events = [(e.state, e.error) for e in await rows(TierEvent, tier="openai") if e.detail != "at start"]
+    assert events == [("budget", "Budget"), ("up", "")]  # the probe rolled the day over
+
+
+def completions(server: FakeOpenAI) -> int:
+    """Completion requests received: chat, probes and warm-ups alike."""
+    return sum(1 for r in list(server.requests) if r.path.endswith("/chat/completions"))

@@ -142,6 +142,24 @@ async def test_a_model_loaded_on_first_use_is_warmed_up_without_a_viewer_waiting
     assert warmups and warmups[-1].ok
 
 
+async def test_a_warm_up_that_stalls_after_its_first_token_fails_on_the_stall_clock(
+    local: FakeOpenAI,
+) -> None:
+    # Only the first token may take the warm-up's long timeout (a model being loaded).
+    local.set_fault("stall")
+    llm = await started(service(llm_config(local.url, warmup_timeout=30.0, probe_interval=60.0)))
+
+    async def failed_warm_ups() -> list[Probe]:
+        await llm.recorder.flush()
+        return [p for p in await rows(Probe, tier="local") if p.kind == "completion" and not p.ok]
+
+    failed = await eventually(failed_warm_ups, within=TIMEOUT + 3.0, every=0.1)
+    await llm.stop()
+
+    assert failed[0].error == "StallTimeout"
+    assert llm.local.breaker.last_error == "StallTimeout"  # counted against the tier
+
+
 async def test_a_model_unloaded_mid_stream_costs_one_message_then_comes_back(
     local: FakeOpenAI, openai: FakeOpenAI
 ) -> None:

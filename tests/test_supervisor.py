@@ -92,6 +92,23 @@ async def test_a_crashing_adapter_restarts_with_growing_capped_delays() -> None:
     assert stopped is not None and stopped.state == "stopped"
 
 
+async def test_an_adapter_error_is_stored_through_the_projects_one_redaction() -> None:
+    async def sleep(seconds: float) -> None:
+        return None
+
+    # Not one of the adapter's own secrets: a key or bearer token a library or proxy echoed.
+    key = "sk-proj-" + "Zx9" * 16
+    adapter = FlakyAdapter(1, ConnectionError(f"proxy said: Authorization: Bearer {key}"))
+    task = asyncio.create_task(Supervisor(adapter, first_delay=0.01, sleep=sleep).run())
+    await asyncio.wait_for(adapter.up.wait(), 10)
+    recorded = await state("twitch")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    assert recorded is not None and "proxy said" in recorded.last_error
+    assert key not in recorded.last_error and key[:20] not in recorded.last_error
+
+
 async def test_a_long_healthy_run_starts_the_backoff_over() -> None:
     delays: list[float] = []
 
