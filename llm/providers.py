@@ -157,14 +157,16 @@ class Provider:
         clocks = clocks or self.clocks
         # No first token within the whole answer's time is a missing first token.
         clocks = Clocks(min(clocks.first_token, clocks.total), clocks.stall, clocks.total)
-        model = self.model or self.check_models(await self.list_models())
+        # A model still to be found (no LLM_MODEL) is looked up within the first token's time.
+        started = time.monotonic()
+        model = self.model or self.check_models(await self.list_models(within=clocks.first_token))
         messages: list[dict[str, str]] = [{"role": "user", "content": prompt}]
         if system_prompt:
             messages.insert(0, {"role": "system", "content": system_prompt})
         extra: dict[str, Any] = {self.token_param: max_tokens}
         if self.include_usage:
             extra["stream_options"] = {"include_usage": True}
-        return await self._stream(model, messages, extra, clocks, time.monotonic(), on_first_token)
+        return await self._stream(model, messages, extra, clocks, started, on_first_token)
 
     async def _stream(
         self,
@@ -185,7 +187,7 @@ class Provider:
         try:
             end_at = started + clocks.total
             try:
-                async with asyncio.timeout(clocks.first_token):
+                async with asyncio.timeout(max(started + clocks.first_token - time.monotonic(), 0.0)):
                     # The request and the response headers both count against the first token.
                     stream = await self._client.chat.completions.create(
                         model=model,

@@ -10,6 +10,7 @@ import httpx2
 import openai
 import pytest
 
+from llm.errors import ProviderError
 from llm.providers import MAX_ANSWER_CHARS, MAX_RETRY_AFTER, Provider, map_error, parse_retry_after
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
 
@@ -92,6 +93,22 @@ async def test_the_answer_read_is_bounded() -> None:
 
     assert MAX_ANSWER_CHARS < len(completion.text) < len(answer) / 2
     assert completion.finish_reason == "length"
+
+
+async def test_a_model_still_to_be_found_is_looked_up_within_the_first_token_clock() -> None:
+    # No LLM_MODEL: the first completion asks /models first. A server that hangs there must not
+    # get longer than the first token's time (the client's own read timeout is the stall clock).
+    with FakeOpenAI() as server:
+        server.set_fault("hang")
+        provider = Provider("local", server.url, api_key="k", first_token_timeout=0.3, stall_timeout=3.0)
+        began = time.monotonic()
+        with pytest.raises(ProviderError) as caught:
+            await provider.complete(system_prompt="", prompt="ping", max_tokens=1)
+        took = time.monotonic() - began
+        await provider.aclose()
+
+    assert caught.value.timed_out
+    assert took < 3.0  # the first-token clock (0.3 s) told, not the stall clock
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,8 @@ class LlamaServer:
     def start(self) -> None:
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model)]
         command += ["--model_alias", "smollm2-135m", "--host", "127.0.0.1", "--port", str(self.port)]
+        # As the README advises: otherwise a probe arriving mid-answer cuts the stream it interrupts.
+        command += ["--interrupt_requests", "False"]
         self.proc = subprocess.Popen(
             command,
             cwd=self.workdir,
@@ -164,6 +166,11 @@ def assert_local_answer(data: dict[str, Any], intent: str) -> None:
     assert reply.removeprefix("@viewer ").strip()
     assert "\n" not in reply and "\r" not in reply
     assert len(reply) <= 500
+    # Streamed: the first token came before the whole answer, and the call says when.
+    local = next(t for t in data["tiers"] if t["tier"] == "local")
+    assert local["outcome"] == "answered"
+    assert data["first_token_ms"] is not None and 0 < data["first_token_ms"] <= data["latency_ms"]
+    assert local["first_token_ms"] == data["first_token_ms"]
 
 
 def test_ask_and_a_mention_are_answered_by_the_local_model(local_dir: Path, llama: LlamaServer) -> None:

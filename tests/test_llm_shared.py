@@ -243,6 +243,15 @@ def shared_service(config: LLMConfig, redis: str) -> LLMService:
     return LLMService(config, recorder(), redis_url=redis)
 
 
+async def started_pair(config: LLMConfig) -> tuple[LLMService, LLMService]:
+    """Two workers' services sharing one Redis, started."""
+    redis = redis_url()
+    first, second = shared_service(config, redis), shared_service(config, redis)
+    await first.start(process="test")
+    await second.start(process="test")
+    return first, second
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_two_services_on_one_redis_keep_one_in_flight_bound() -> None:
     redis = redis_url()
@@ -268,12 +277,8 @@ def local_attempt(result: CascadeResult) -> tuple[str, str]:
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_shared_state_change_is_recorded_once() -> None:
-    redis = redis_url()
     with FakeOpenAI() as local, FakeOpenAI(answer=OPENAI_ANSWER) as openai:
-        config = llm_config(local.url, openai.url, probe_interval=300.0)
-        first, second = shared_service(config, redis), shared_service(config, redis)
-        await first.start(process="test")
-        await second.start(process="test")
+        first, second = await started_pair(llm_config(local.url, openai.url, probe_interval=300.0))
 
         # Both services send a message to the local tier as it starts refusing connections.
         local.set_fault("refuse")
@@ -364,3 +369,25 @@ def test_a_stale_connection_just_after_redis_returns_is_not_a_second_outage(
     redis.failed(ConnectionError("down again"))
     redis.failed(ConnectionError("down again"))
     assert len(said()) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_429_seen_by_one_worker_cools_the_tier_for_every_worker() -> None:
+    with FakeOpenAI() as local, FakeOpenAI(answer=OPENAI_ANSWER) as openai:
+        first, second = await started_pair(llm_config(local.url, openai.url, probe_interval=300.0))
+        local.retry_after = "30"
+        local.set_fault("rate_limit")
+        before = completions(local)
+
+        limited = await ask(first)
+        then = await ask(second)
+        sent = completions(local) - before
+        states = second.states()
+        await first.stop()
+        await second.stop()
+
+    assert local_attempt(limited) == ("failed", "RateLimited")
+    assert local_attempt(then) == ("skipped", "Cooling")  # no request: the other worker was told to wait
+    assert then.source == "openai"
+    assert sent == 1
+    assert states["local"] == "cooling"
