@@ -8,7 +8,8 @@ refused                     nothing listens (also run through the naive cascade)
 hang                        accepts and never answers (also run through the naive cascade)
 models-up-completions-hang  /models answers, completions hang (LM Studio, model stuck);
                             background probes are GET /models; the default clocks and bound;
-                            a message every 0.5 s, none waiting for the reply before
+                            a message every 0.5 s, none waiting for the reply before; OpenAI
+                            (a second fake) answers
 drip                        completions send a byte a second; OpenAI (a second fake) answers
 warm-up                     the model loads on its first completion (8 s); OpenAI answers
 two-workers                 two services sharing their breakers on Redis, one completions_hang
@@ -290,19 +291,26 @@ def forget_shared(service: Any, redis_url: str) -> None:
 
 
 async def outage(scenario: str, cascade: str, args: argparse.Namespace) -> Run:
-    """refused, hang and models-up-completions-hang: no OpenAI key, the server comes back after."""
+    """refused and hang (no OpenAI key), models-up-completions-hang (with OpenAI, as the issue
+    measured it): the server comes back after."""
     from tests.fakes.openai_server import FakeOpenAI
 
     fault = {"refused": "refuse", "hang": "hang"}.get(scenario, "completions_hang")
     # LM Studio's failure is run as chat comes: every setting at its default but the probe
     # interval (the clocks: first token 5 s, answer 10 s, deadline 15 s; 2 calls in flight), a
-    # message every `spacing` seconds whether the ones before were answered or not.
+    # message every `spacing` seconds whether the ones before were answered or not, and an
+    # OpenAI tier to answer meanwhile.
     as_chat_comes = scenario == "models-up-completions-hang"
-    defaults: dict[str, Any] = {"timeout": 10.0, "connect_timeout": 2.0} if as_chat_comes else {}
-    with FakeOpenAI() as server:
+    with FakeOpenAI() as server, FakeOpenAI(answer=OPENAI_ANSWER) as openai:
         service = naive = None
-        if cascade == "this":
-            service = await started_service(base_config(server.url, args, probe_kind="models", **defaults))
+        if cascade == "this" and as_chat_comes:
+            config = base_config(
+                server.url, args, openai.url, probe_kind="models", timeout=10.0, connect_timeout=2.0
+            )
+            service = await started_service(config)
+            chat = Chat(service)
+        elif cascade == "this":
+            service = await started_service(base_config(server.url, args, probe_kind="models"))
             chat = Chat(service)
         else:
             naive = NaiveCascade(server.url, "fake-model", timeout=args.timeout, connect_timeout=args.timeout)
@@ -323,6 +331,10 @@ async def outage(scenario: str, cascade: str, args: argparse.Namespace) -> Run:
     if cascade == "this":
         run.common_checks()
         run.check(f"back within probe interval + 1 s ({recovery:.2f} s)", recovery <= args.probe_interval + 1)
+    if as_chat_comes:
+        openai_ms = statistics.median(m.tier_ms("openai") for m in messages)
+        run.note = f"OpenAI answered the rest (median {openai_ms:.1f} ms)"
+        run.check("all answered by OpenAI", all(m.source == "openai" for m in messages))
     return run
 
 

@@ -18,7 +18,7 @@ from channels.worker import Worker
 from chatbridge.consumers import ChatWorkerConsumer, wait_in_flight
 from chatbridge.events import WORKER_CHANNEL
 from serdabot.outage import Outage, being_cancelled, connection_errors
-from serdabot.tasks import cancel_and_wait
+from serdabot.tasks import cancel_and_wait, finish_shielded
 
 log = logging.getLogger("chatbridge.worker")
 
@@ -77,9 +77,11 @@ class ChatWorker(Worker):
             instances = [details["future"] for details in self.application_instances.values()]
             self.application_instances.clear()
             # Wait for them: a consumer still reading its own channel would hold a layer
-            # connection open past the worker's end. Shielded: the worker's own cancellation
-            # may be repeated (serdabot/tasks.py), and must not leave them running.
-            await asyncio.shield(cancel_and_wait([*listeners, *instances], within=LISTENER_STOP))
+            # connection open past the worker's end. The worker's own cancellation may be
+            # repeated (serdabot/tasks.py), and must not leave them running.
+            await finish_shielded(
+                cancel_and_wait([*listeners, *instances], within=LISTENER_STOP), within=LISTENER_STOP + 1
+            )
 
     async def listener(self, channel: str) -> None:
         outage = Outage("chat worker", "the channel layer", log)

@@ -109,7 +109,7 @@ class Cascade:
             later = any(t.usable() for t in self.tiers[index + 1 :])
             end_at = min(deadline_at, time.monotonic() + tier.share * self.deadline) if later else deadline_at
             attempt = await self._try(
-                tier, system_prompt, prompt, max_chars, end_at, by_share=end_at < deadline_at
+                tier, system_prompt, prompt, max_chars, end_at, by_share=end_at < deadline_at, later=later
             )
             tried.append(attempt.as_tier(tier.name))
             attempted = attempted or attempt.called
@@ -146,6 +146,7 @@ class Cascade:
         end_at: float,
         *,
         by_share: bool,
+        later: bool,
     ) -> Attempt:
         if tier.daily is not None and not await tier.daily.allows():
             return Attempt(error="Budget")
@@ -159,7 +160,10 @@ class Cascade:
             remaining = end_at - time.monotonic()
             if remaining <= 0:
                 return Attempt(error="Deadline", timed_out=True, outcome="timeout")
-            refused = await tier.slots.acquire(remaining)
+            # A tier that looks stuck is skipped only for a tier that can still answer: the last
+            # one is waited for (its first-token clock bounds the wait) rather than traded for a
+            # canned phrase during a latency spike.
+            refused = await tier.slots.acquire(remaining, skip_stuck=later)
             if refused:
                 log.debug("[MODEL] %s skipped: %s (%d in flight)", tier.name, refused, tier.slots.in_flight)
                 waited = refused == "Deadline"
@@ -168,7 +172,11 @@ class Cascade:
                 )
             # Read again, not from the admission: with shared state another worker may have
             # found the tier down while this message waited for a slot.
-            state = await tier.breaker.current()
+            try:
+                state = await tier.breaker.current()
+            except BaseException:  # cancelled (a stop, a caller's timeout): the slot comes back
+                await tier.slots.release()
+                raise
             if not trial and state != "up":
                 # It failed for another message while this one waited for a slot: skip it too.
                 await tier.slots.release()

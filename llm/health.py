@@ -90,6 +90,8 @@ class HealthMonitor:
         if result.ok:
             log.debug("probe %s ok in %.0f ms (%s)", tier.name, result.latency_ms or 0, result.detail)
             completion = result.kind == "completion"
+            if completion and result.latency_ms is not None:
+                tier.slots.observed_first_token(result.latency_ms / 1000)  # one token: a first token
             await tier.breaker.record_success(
                 completion=completion, probe=True, detail=f"probe ok: {result.detail}"
             )

@@ -227,8 +227,11 @@ class LLMService:
         Boot waits for it at most as long as detection may take; past that the tier is
         skipped ("warming") until the warm-up returns, and the bot starts anyway.
         """
-        if self.local.breaker.state != "up":
-            return  # another worker already knows better (shared state)
+        if self.local.breaker.state == "cooling":
+            return  # another worker was told to wait (shared state)
+        # Down for the other workers too (shared state) is no reason to wait for a probe: the
+        # model answered detection here, and a warm-up is what a probe would start. One already
+        # out elsewhere ("warming") keeps its slot, and this returns at once.
         task = await self.warmups.trigger(self.local, skip_meanwhile=False)
         if task is None:
             return

@@ -75,6 +75,19 @@ end
 return 0
 """
 )
+# ARGV: the member, now. A call that streamed (no longer waiting for its first token) ends:
+# the calls queued behind it at the server start their wait now.
+_RELEASE = """
+local waited = redis.call('ZSCORE', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not waited then
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2])) do
+    redis.call('ZADD', KEYS[2], ARGV[2], member)
+  end
+end
+return 0
+"""
 # ARGV: now, the stuck start, the new lease's expiry, the bound, the new member. Returns 1
 # (held), 0 (bound reached) or -1 (stuck: the tier is skipped, not queued for).
 _ACQUIRE = (
@@ -313,15 +326,8 @@ class SharedLeases:
 
     async def release(self) -> None:
         member = self._mine.pop(asyncio.current_task(), None)
-        if member is None or not self.shared.available:
-            return  # no lease, or Redis is down: the lease expires by itself
-        try:
-            async with self.shared.client.pipeline(transaction=False) as pipe:
-                pipe.zrem(self.key, member)
-                pipe.zrem(self.first_key, member)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self.shared.failed(exc)
+        if member is not None:  # None: no lease held; with Redis down, it expires by itself
+            await self._run(_RELEASE, member, time.time())
 
 
 def _before(now: float, stuck_after: float) -> float:

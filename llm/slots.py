@@ -10,7 +10,10 @@ models while its completions hang). From then on messages skip the tier at once,
 slot or not, instead of queueing behind it until the first-token clock tells: a hang
 costs the messages already sent to it, not every one that arrives before it is known.
 A call that streams proves the server works: one waiting behind it on a server that
-answers one request at a time is queued, not stuck.
+answers one request at a time is queued, not stuck, and its wait counts from the moment
+the call ahead ended. Only a tier with a later one still able to answer is skipped this
+way: the last tier is waited for (its first-token clock bounds the wait), since skipping
+it would trade a slow answer for a canned phrase.
 
 With shared leases (Redis, several workers), the bound holds across every worker: a
 slot here is only taken once a lease is held there too, and a call stuck in another
@@ -72,19 +75,19 @@ class Slots:
             return 0.0
         return math.ceil((self.waiting + 1) / self.size) * self.average_s
 
-    async def acquire(self, remaining: float) -> str:
-        """Empty once a slot is held, else why not: "Stuck" (a call in flight looks stuck),
-        "Saturated" (gave up at once) or "Deadline" (waited in vain).
+    async def acquire(self, remaining: float, *, skip_stuck: bool = True) -> str:
+        """Empty once a slot is held, else why not: "Stuck" (a call in flight looks stuck; only
+        with `skip_stuck`), "Saturated" (gave up at once) or "Deadline" (waited in vain).
 
         The slot belongs to the calling task: `first_token` and `release` are called from it.
         """
         started = time.monotonic()
-        refused = await self._acquire_local(remaining)
+        refused = await self._acquire_local(remaining, skip_stuck)
         if refused:
             return refused
         if self.shared is not None:
             try:
-                refused = await self._acquire_shared(remaining - (time.monotonic() - started))
+                refused = await self._acquire_shared(remaining - (time.monotonic() - started), skip_stuck)
             except BaseException:  # cancelled while polling Redis: the local permit must come back
                 self._release_local(None)
                 raise
@@ -95,10 +98,10 @@ class Slots:
         self._no_token_since[asyncio.current_task()] = time.monotonic()
         return ""
 
-    async def _acquire_local(self, remaining: float) -> str:
+    async def _acquire_local(self, remaining: float, skip_stuck: bool) -> str:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.size)
-        if await self._stuck():
+        if skip_stuck and await self._stuck():
             return "Stuck"
         if not self._semaphore.locked():
             await self._semaphore.acquire()  # a free permit: returns without suspending
@@ -117,11 +120,15 @@ class Slots:
                 left = give_up_at - time.monotonic()
                 if left <= 0:
                     return "Deadline"
-                if await self._stuck():
+                if not skip_stuck:
+                    wait = left
+                elif await self._stuck():
                     return "Stuck"
-                stuck_in = self.stuck_in()
-                # Stuck here but not for Redis (another worker's call streams): ask again soon.
-                wait = min(left, stuck_in if stuck_in > 0 else RECHECK)
+                else:
+                    # Until the calls here would look stuck; else (one streams here, or in another
+                    # worker for Redis) soon again: the one that streams may end any moment.
+                    stuck_in = self.stuck_in()
+                    wait = min(left, stuck_in if 0 < stuck_in < math.inf else RECHECK)
                 try:
                     async with asyncio.timeout(wait):
                         await self._semaphore.acquire()
@@ -143,12 +150,13 @@ class Slots:
         verdict = await self.shared.stuck(self.stuck_after)
         return True if verdict is None else verdict
 
-    async def _acquire_shared(self, remaining: float) -> str:
+    async def _acquire_shared(self, remaining: float, skip_stuck: bool) -> str:
         assert self.shared is not None
         # Leave the answer itself time: waiting longer than that only to time out is no use.
         give_up_at = time.monotonic() + remaining - (self.average_s or 0.0)
+        stuck_after = self.stuck_after if skip_stuck else math.inf
         while True:
-            lease = await self.shared.try_acquire(stuck_after=self.stuck_after)
+            lease = await self.shared.try_acquire(stuck_after=stuck_after)
             if lease in ("held", "down"):  # down: this process's bound is all there is
                 return ""
             if lease == "stuck":
@@ -163,9 +171,14 @@ class Slots:
         since = self._no_token_since.pop(task, None)
         self._streaming.add(task)
         if since is not None:
-            self.first_token_s = _average(self.first_token_s, time.monotonic() - since)
+            self.observed_first_token(time.monotonic() - since)
         if self.shared is not None:
             await self.shared.first_token()
+
+    def observed_first_token(self, seconds: float) -> None:
+        """A first token came `seconds` after the request (a chat call, or a warm-up or probe:
+        a worker that just started knows the tier's usual wait before chat has shown it)."""
+        self.first_token_s = _average(self.first_token_s, seconds)
 
     async def busy_elsewhere(self) -> bool:
         """Another worker has a call to this tier in flight (shared leases only)."""
@@ -182,7 +195,12 @@ class Slots:
         self.in_flight -= 1
         task = asyncio.current_task()
         self._no_token_since.pop(task, None)
-        self._streaming.discard(task)
+        if task in self._streaming:
+            self._streaming.discard(task)
+            # The server just finished an answer: the calls queued behind it start their wait now.
+            now = time.monotonic()
+            for holder, since in self._no_token_since.items():
+                self._no_token_since[holder] = max(since, now)
         if answered_in is not None:
             self.average_s = _average(self.average_s, answered_in)
         if self._semaphore is not None:

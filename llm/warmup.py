@@ -10,7 +10,6 @@ When it answers, the tier is used again; when it fails, the tier is down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,7 @@ from llm.breaker import LocalStore
 from llm.cascade import spent
 from llm.providers import PROBE_PROMPT, Clocks
 from llm.results import ProbeResult
-from serdabot.tasks import cancel_and_wait
+from serdabot.tasks import CLEANUP_WITHIN, cancel_and_wait, finish_shielded
 
 if TYPE_CHECKING:
     from llm.cascade import CascadeTier
@@ -79,8 +78,7 @@ class WarmUps:
             # Stopping: other workers must not wait for a lease nobody will report on. (In this
             # process alone, the state goes with the process.)
             if not isinstance(tier.breaker.store, LocalStore):
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(tier.breaker.abandon_warmup())
+                await finish_shielded(tier.breaker.abandon_warmup(), within=CLEANUP_WITHIN)
             raise
         except TimeoutError:
             result = ProbeResult(
@@ -97,6 +95,10 @@ class WarmUps:
         await spent(tier, result.error, self.system_prompt + PROBE_PROMPT, None)
         if result.ok:
             log.info("[MODEL] %s warmed up in %.0f ms", tier.name, result.latency_ms or 0)
+            if result.latency_ms is not None and result.latency_ms < self.stall * 1000:
+                # One token: its time is the time to a first token (a model still loading, longer
+                # than a stall, says nothing of the usual wait).
+                tier.slots.observed_first_token(result.latency_ms / 1000)
             await tier.breaker.record_success(warmup=True, detail="warm-up answered")
         else:
             await tier.breaker.record_failure(

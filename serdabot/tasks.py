@@ -15,13 +15,15 @@ So a cancellation is repeated until the task ends, and whoever waits can bound t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 # Seconds between two cancellations of a task that is still running. Long enough for a
 # `finally` block to finish its own awaits (a state row written, a socket closed), short
 # enough that a lost cancellation costs a stop that long.
 RECANCEL_EVERY = 0.1
+# The longest a stopping task's own cleanup (a state row, a note to the other workers) is waited for.
+CLEANUP_WITHIN = 5.0
 
 
 async def cancel_and_wait(
@@ -48,3 +50,27 @@ async def cancel_and_wait(
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: no "exception was never retrieved" at exit
     return pending
+
+
+async def finish_shielded(aw: Awaitable[Any], *, within: float) -> None:
+    """Run `aw` to its end even while the caller is being cancelled, for at most `within` s.
+
+    `asyncio.shield` lets the shielded work go on, but its caller stops waiting at the first
+    cancellation, and `cancel_and_wait` repeats them: cleanup (a state row written, another
+    worker told that a warm-up is abandoned) would then run unattended, and race what the
+    stopping process closes next. Here the caller waits for it; a cancellation that came
+    meanwhile is raised once it is done. Its own errors are retrieved, not raised.
+    """
+    task = asyncio.ensure_future(aw)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + within
+    cancelled = False
+    while not task.done() and loop.time() < give_up:
+        try:
+            await asyncio.wait([task], timeout=give_up - loop.time())
+        except asyncio.CancelledError:
+            cancelled = True
+    if task.done() and not task.cancelled():
+        task.exception()
+    if cancelled:
+        raise asyncio.CancelledError

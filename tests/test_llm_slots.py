@@ -14,10 +14,11 @@ from llm.shared import SharedLeases, SharedRedis
 from llm.slots import Slots
 from tests.services import redis_url
 
-# Short enough for a quick test; the production floor is 1 s.
-FLOOR = 0.2
+# Short enough for a quick test, long enough that a loaded machine takes its checks "before the
+# floor" in time; the production floor is 1 s.
+FLOOR = 0.4
 # Long enough past the floor that a loaded machine still sees the call as stuck.
-PAST_FLOOR = FLOOR + 0.15
+PAST_FLOOR = FLOOR + 0.2
 
 
 @pytest.fixture(autouse=True)
@@ -29,15 +30,15 @@ def short_floor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 class Call:
     """A call in its own task, as the cascade makes one: a slot, maybe a first token, a release."""
 
-    def __init__(self, slots: Slots, remaining: float = 5.0) -> None:
+    def __init__(self, slots: Slots, remaining: float = 5.0, *, skip_stuck: bool = True) -> None:
         self.slots = slots
         self.acquired: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._stream = asyncio.Event()
         self._done = asyncio.Event()
-        self.task = asyncio.create_task(self._run(remaining))
+        self.task = asyncio.create_task(self._run(remaining, skip_stuck))
 
-    async def _run(self, remaining: float) -> None:
-        refused = await self.slots.acquire(remaining)
+    async def _run(self, remaining: float, skip_stuck: bool) -> None:
+        refused = await self.slots.acquire(remaining, skip_stuck=skip_stuck)
         self.acquired.set_result(refused)
         if refused:
             return
@@ -65,9 +66,9 @@ async def held(slots: Slots) -> Call:
     return call
 
 
-async def outcome(slots: Slots, remaining: float = 5.0) -> str:
+async def outcome(slots: Slots, remaining: float = 5.0, *, skip_stuck: bool = True) -> str:
     """Why a message would not get a slot now ("" : it would), its slot given back at once."""
-    call = Call(slots, remaining)
+    call = Call(slots, remaining, skip_stuck=skip_stuck)
     refused = await call.acquired
     await call.ends()
     return refused
@@ -118,7 +119,42 @@ async def test_a_call_queued_behind_a_streaming_one_is_not_stuck() -> None:
 
     assert await outcome(slots) == ""
     await streaming.ends()
+    # The server just finished an answer: the queued call's wait for its first token starts now.
+    assert await outcome(slots) == ""
+    await asyncio.sleep(PAST_FLOOR)
+    assert await outcome(slots) == "Stuck"
     await queued.ends()
+
+
+async def test_the_last_tier_is_waited_for_however_stuck_it_looks() -> None:
+    slots = Slots(1)
+    hung = await held(slots)
+    await asyncio.sleep(PAST_FLOOR)
+
+    # No later tier: a slow answer beats a canned phrase, the first-token clock bounds the wait.
+    assert await outcome(slots, remaining=0.2, skip_stuck=False) == "Deadline"
+    await hung.ends()
+    assert await outcome(slots, skip_stuck=False) == ""
+
+
+async def test_waiters_that_queued_behind_a_streaming_call_see_the_tier_stuck_after_it() -> None:
+    slots = Slots(2)
+    streaming = await held(slots)
+    hung = await held(slots)
+    await streaming.streams()
+    first, second = Call(slots, 30.0), Call(slots, 30.0)
+    await asyncio.sleep(0.05)
+    assert not first.acquired.done() and not second.acquired.done()
+
+    await streaming.ends()
+
+    assert await first.acquired == ""  # the freed slot
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    assert await second.acquired == "Stuck"  # once the calls out show no first token
+    assert loop.time() - began < 30.0 / 2  # not at its deadline
+    await first.ends()
+    await hung.ends()
 
 
 async def test_a_waiter_gives_up_when_the_call_ahead_looks_stuck_not_at_its_deadline() -> None:
@@ -166,7 +202,7 @@ async def test_the_wait_for_a_first_token_counts_as_stuck_after_three_usual_ones
     slots = Slots(1)
     assert slots.stuck_after == FLOOR  # nothing seen yet
 
-    slots.first_token_s = 0.5
+    slots.observed_first_token(0.5)  # a warm-up or a probe of one token
 
     assert slots.stuck_after == pytest.approx(1.5)
 
@@ -222,6 +258,10 @@ async def test_a_worker_streaming_means_another_workers_waiting_call_is_queued()
 
         assert await outcome(second) == ""
         await streaming.ends()
+        # Its wait for a first token starts when the call ahead ended, in every worker's view.
+        assert await outcome(first) == ""
+        await asyncio.sleep(PAST_FLOOR)
+        assert await outcome(first) == "Stuck"
         await queued.ends()
 
 
@@ -233,6 +273,6 @@ async def test_a_dead_workers_call_stops_counting_once_its_lease_runs_out() -> N
         await asyncio.sleep(PAST_FLOOR)
         assert await outcome(alive) == "Stuck"
 
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
 
         assert await outcome(alive) == ""

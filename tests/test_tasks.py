@@ -12,7 +12,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer
 
 from serdabot.redis_hosts import redis_host
-from serdabot.tasks import cancel_and_wait
+from serdabot.tasks import RECANCEL_EVERY, cancel_and_wait, finish_shielded
 from tests.services import redis_url
 
 
@@ -141,3 +141,39 @@ async def test_a_channel_layer_receive_always_stops() -> None:
         assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "chat.ping"}
     finally:
         await layer.close_pools()
+
+
+async def test_cleanup_run_shielded_is_waited_for_through_repeated_cancellations() -> None:
+    done: list[str] = []
+
+    async def cleanup() -> None:
+        await asyncio.sleep(RECANCEL_EVERY * 5)  # cancelled four times meanwhile
+        done.append("state written")
+
+    async def stops_cleanly() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await finish_shielded(cleanup(), within=5)
+
+    task = asyncio.create_task(stops_cleanly())
+    await asyncio.sleep(0)
+
+    assert await cancel_and_wait([task], within=5) == set()
+
+    assert done == ["state written"]  # asyncio.shield alone would have let the task end first
+    assert task.cancelled()
+
+
+async def test_cleanup_run_shielded_is_waited_for_no_longer_than_told() -> None:
+    async def stops_slowly() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await finish_shielded(asyncio.Event().wait(), within=0.3)
+
+    task = asyncio.create_task(stops_slowly())
+    await asyncio.sleep(0)
+
+    assert await cancel_and_wait([task], within=5) == set()
+    assert task.cancelled()

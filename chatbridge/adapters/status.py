@@ -14,6 +14,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from chatbridge.models import AdapterState
+from serdabot.tasks import CLEANUP_WITHIN, finish_shielded
 
 log = logging.getLogger("chatbridge.adapters")
 
@@ -87,7 +88,7 @@ class AdapterStatus:
                 await self.flush()
         finally:
             self._dirty = True
-            await asyncio.shield(self.flush())
+            await finish_shielded(self.flush(), within=CLEANUP_WITHIN)
 
     def _write(self, values: dict[str, Any]) -> None:
         AdapterState.objects.update_or_create(platform=self.platform, defaults=values)

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from chatbridge.adapters.errors import AdapterFatal, describe
 from chatbridge.adapters.status import AdapterStatus, State
-from serdabot.tasks import cancel_and_wait
+from serdabot.tasks import CLEANUP_WITHIN, cancel_and_wait, finish_shielded
 
 log = logging.getLogger("chatbridge.adapters")
 
@@ -64,9 +64,9 @@ class Supervisor:
         try:
             await self._loop()
         finally:
-            # Shielded: a stopping supervisor may be cancelled again (serdabot/tasks.py), and
-            # the stopped state and the flusher's end must not be cut short by it.
-            await asyncio.shield(self._stopped(flusher))
+            # A stopping supervisor may be cancelled again (serdabot/tasks.py): the stopped
+            # state and the flusher's end must not be cut short by it.
+            await finish_shielded(self._stopped(flusher), within=CLEANUP_WITHIN)
 
     async def _stopped(self, flusher: asyncio.Task[None]) -> None:
         await cancel_and_wait([flusher])
