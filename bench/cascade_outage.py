@@ -303,24 +303,21 @@ async def outage(scenario: str, cascade: str, args: argparse.Namespace) -> Run:
     as_chat_comes = scenario == "models-up-completions-hang"
     with FakeOpenAI() as server, FakeOpenAI(answer=OPENAI_ANSWER) as openai:
         service = naive = None
-        if cascade == "this" and as_chat_comes:
+        if cascade == "this":
+            # With defaults for the clocks the naive runs never need: answer 10 s, connect 2 s.
+            defaults: dict[str, Any] = {"timeout": 10.0, "connect_timeout": 2.0} if as_chat_comes else {}
             config = base_config(
-                server.url, args, openai.url, probe_kind="models", timeout=10.0, connect_timeout=2.0
+                server.url, args, openai.url if as_chat_comes else None, probe_kind="models", **defaults
             )
             service = await started_service(config)
-            chat = Chat(service)
-        elif cascade == "this":
-            service = await started_service(base_config(server.url, args, probe_kind="models"))
             chat = Chat(service)
         else:
             naive = NaiveCascade(server.url, "fake-model", timeout=args.timeout, connect_timeout=args.timeout)
             chat = Chat(naive)
         server.set_fault(fault)
         chat.fault_at = time.monotonic()
-        if as_chat_comes:
-            messages = await say_many([chat], args.messages, args.spacing, overlap=True)
-        else:
-            messages = await say_many([chat], args.messages)
+        spacing = args.spacing if as_chat_comes else 0.0
+        messages = await say_many([chat], args.messages, spacing, overlap=as_chat_comes)
         server.clear()
         recovery = await time_recovery(chat, args.probe_interval + 10)
         if service is not None:
