@@ -4,8 +4,11 @@ The documented layout, every part a real process: web (uvicorn), adapters (`runb
 --no-web --no-worker`) against the fake Twitch with the bot a moderator in `--channels`
 channels, two workers (`runbot --no-web --no-adapters`), PostgreSQL (a fresh database,
 reached through a TCP proxy), a private Redis and the fake OpenAI-compatible model. A
-steady `--rate` of `!ask` a second goes to the channels, each from a viewer never seen
-before; they are moderators, so cooldowns never refuse one and every line is owed a reply.
+steady `--rate` of `!ask` a second goes to the channels. Every other line is from a
+moderator never seen before (cooldowns bypassed); the others are from regular viewers, each
+asking again in its channel only once its cooldown per user (20 s) is surely over. So every
+line is owed a reply, and a cooldown reservation that outlives its reply shows as a line
+without one.
 A dashboard websocket stays open on the web process meanwhile.
 
 Faults, drawn from `--seed`, each kind spread over the run (different kinds may overlap):
@@ -36,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import random
 import shutil
 import sys
@@ -72,7 +76,16 @@ LENGTHS = {
     "pg-cut": (5.0, 20.0),
 }
 KINDS = ("redis-kill", "worker-kill", *LLM_FAULTS, "pg-cut")
-VIEWERS = "moderators (cooldowns bypassed), one new viewer per line"
+# Every other line comes from a regular viewer (not a moderator) who asks again in the same
+# channel once their cooldown is surely over: a reservation that outlived its reply (a fault
+# between the workers and the platform) would refuse that line, which then has no reply.
+USER_COOLDOWN = 20  # seconds, every channel's cooldown per user (no channel cooldown)
+REGULAR_MARGIN = 10.0  # seconds past the cooldown and the longest reply before a regular asks again
+CHANNEL_SETTINGS = {"user_cooldown": USER_COOLDOWN, "channel_cooldown": 0, "cooldown_notice": False}
+VIEWERS = (
+    "every other line from a new moderator (cooldowns bypassed), the others from regular viewers "
+    f"asking again in their channel once their {USER_COOLDOWN} s cooldown is over"
+)
 
 
 @dataclass(frozen=True)
@@ -141,20 +154,33 @@ class Soak:
     async def load(self, duration: float) -> None:
         rng = random.Random(self.args.seed + 1)
         interval = 1.0 / self.args.rate
+        # Enough regulars, taken in turn, that each asks again only after its cooldown (which
+        # starts when its reply is sent, at most LLM_DEADLINE + 2 s after its line) and a margin.
+        gap = USER_COOLDOWN + self.args.deadline + 2 + REGULAR_MARGIN
+        regulars = [
+            (self.channels[i % len(self.channels)], (str(20_000_000 + i), f"regular{i}"))
+            for i in range(math.ceil(self.args.rate / 2 * gap) + 1)
+        ]
         next_at = time.monotonic()
         n = 0
         while self.now() < duration:
-            channel = (
-                self.channels[n % len(self.channels)] if n < len(self.channels) else rng.choice(self.channels)
-            )
             message_id = f"soak-{n}"
-            chatter = (str(10_000_000 + n), f"viewer{n}")
+            if n % 2:
+                channel, chatter = regulars[(n // 2) % len(regulars)]
+                badges: list[str] = []
+            else:
+                channel = (
+                    self.channels[n % len(self.channels)]
+                    if n < len(self.channels)
+                    else rng.choice(self.channels)
+                )
+                chatter, badges = (str(10_000_000 + n), f"viewer{n}"), ["moderator"]
             line = chat_message(
                 "!ask c'est quoi Python ?",
                 chatter=chatter,
                 broadcaster=channel,
                 message_id=message_id,
-                badges=["moderator"],
+                badges=badges,
             )
             try:
                 pushed_at = time.monotonic()
@@ -274,6 +300,7 @@ async def run(args: argparse.Namespace) -> bool:
             twitch=twitch,
             channels=[login for _, login in channels],
             env=env,
+            channel_settings=CHANNEL_SETTINGS,
         ) as layout:
             twitch.stamp = time.monotonic
             for channel in channels:

@@ -18,6 +18,8 @@ from django.db import DatabaseError
 
 from chatbridge.commands import ASK, CHILL, MENTION
 from chatbridge.models import ChannelSettings
+from serdabot.database import database_label, reconnecting
+from serdabot.outage import Outage
 
 log = logging.getLogger("chatbridge.channel_settings")
 
@@ -64,6 +66,17 @@ def channel_key(platform: str, channel: str) -> tuple[str, str]:
 class ChannelSettingsCache:
     def __init__(self) -> None:
         self._configs: dict[tuple[str, str], ChannelConfig] = {}
+        # Configured channels whose rows could not be created (the database was away):
+        # the next refresh that reaches it creates them.
+        self._unsaved: dict[str, tuple[str, ...]] = {}
+        self._outage: Outage | None = None
+
+    @property
+    def outage(self) -> Outage:
+        # Made on first use: the database is named from settings this module may be imported before.
+        if self._outage is None:
+            self._outage = Outage("channel settings", database_label(), log)
+        return self._outage
 
     def get(self, platform: str, channel: str) -> ChannelConfig:
         return self._configs.get(channel_key(platform, channel)) or defaults()
@@ -100,19 +113,54 @@ class ChannelSettingsCache:
         # No reload here: a new row holds the defaults, which get() already gives a channel
         # without one (and saving it reloads every process's snapshot: chatbridge/signals.py).
 
+    async def ensure_rows(self, platform: str, channels: Iterable[str]) -> None:
+        """`ensure`, for an adapter (re)connecting: never held up by a database outage. The
+        adapter connects and answers with the settings in memory (or the defaults), and
+        the rows are created by the first refresh that reaches the database."""
+        channels = tuple(channels)
+        try:
+            await sync_to_async(self._ensure_or_disconnect)(platform, channels)
+        except DatabaseError as exc:
+            self._unsaved[platform] = channels
+            self.outage.failed(exc)
+            return
+        self._unsaved.pop(platform, None)
+        self.outage.recovered()
+
+    def _ensure_or_disconnect(self, platform: str, channels: tuple[str, ...]) -> None:
+        with reconnecting():
+            self.ensure(platform, channels)
+
     async def refresh(self) -> bool:
         try:
-            await sync_to_async(self.load)()
+            await sync_to_async(self._reload)()
         except DatabaseError as exc:
             # Keep the last snapshot: the bot answers with yesterday's settings, not not at all.
-            log.warning("channel settings not reloaded (%s); keeping the ones in memory", type(exc).__name__)
+            # One line per outage (serdabot.outage), however many refreshes it lasts.
+            self.outage.failed(exc)
             return False
+        self.outage.recovered()
         return True
 
+    def _reload(self) -> None:
+        with reconnecting():
+            for platform, channels in list(self._unsaved.items()):
+                self.ensure(platform, channels)
+                del self._unsaved[platform]
+            self.load()
+
     async def keep_fresh(self, every: float = REFRESH_EVERY) -> None:
+        failing = False  # a bug, not an outage: one traceback until a refresh works again
         while True:
             await asyncio.sleep(every)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:
+                if not failing:
+                    log.exception("channel settings: refreshing failed")
+                failing = True
+            else:
+                failing = False
 
 
 # One snapshot per process, shared by the adapters and the handler.

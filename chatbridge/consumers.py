@@ -6,21 +6,27 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.consumer import AsyncConsumer
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
+from django.conf import settings
 
 from chatbridge import runtime
 from chatbridge.claims import claims_for_settings
-from chatbridge.commands import Command
+from chatbridge.commands import Command, parse
 from chatbridge.events import WORKER_CHANNEL, ChatEvent, Reply, reply_json
 from chatbridge.handler import Handler
-from serdabot.outage import Outage, connection_errors
+from chatbridge.sanitize import format_reply, limit_for
+from fallbacks.services import choose_fallback
+from fallbacks.services import warm as fallbacks_warm
+from serdabot.outage import Outage, connection_errors, send_once_more
+from serdabot.resilient import OutlivesTheLayer
+from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("chatbridge.worker")
 CONNECTION_ERRORS = connection_errors()
@@ -35,17 +41,6 @@ MAX_IN_FLIGHT = 256
 # Every answer being written in this process, whichever consumer started it: a graceful
 # shutdown waits for them (chatbridge.worker.ChatWorker.drain).
 IN_FLIGHT: set[asyncio.Task[None]] = set()
-
-
-async def send_once_more(
-    send: Callable[[str, dict[str, Any]], Awaitable[None]], channel: str, data: dict[str, Any]
-) -> None:
-    """Send, and try once more on a connection error: after a Redis restart the pool's first
-    connection is a dead one, and only the second try gets a fresh connection."""
-    try:
-        await send(channel, data)
-    except CONNECTION_ERRORS:
-        await send(channel, data)
 
 
 async def wait_in_flight(until: float) -> int:
@@ -157,8 +152,34 @@ class ChatWorkerConsumer(AsyncConsumer):
             _reply_outage.recovered()
 
 
-class WebChatConsumer(AsyncJsonWebsocketConsumer):
-    """The web chat: a staff member talks to the bot through the same layer and handler."""
+_web_outage = Outage("web chat", "the channel layer", log)
+
+
+class WebChatConsumer(OutlivesTheLayer, AsyncJsonWebsocketConsumer):
+    """The web chat: a staff member talks to the bot through the same layer and handler.
+
+    Guarded as the adapters guard chat: a line the layer refuses (Redis down) is answered
+    at once from the phrases, one no worker answers within the cascade's deadline plus a
+    margin is answered then, and a worker's reply that comes after is dropped. A Redis
+    restart does not close the page: its reads are retried until the layer is back.
+    """
+
+    guard_after: float | None = None  # seconds; the cascade's deadline + GUARD_MARGIN when None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting: dict[str, asyncio.TimerHandle] = {}
+        self._guards: set[asyncio.Task[None]] = set()
+
+    async def _receive_from_layer(self) -> dict[str, Any]:
+        while True:
+            try:
+                message = await self._layer_receive()
+            except CONNECTION_ERRORS as exc:
+                await asyncio.sleep(_web_outage.failed(exc))
+                continue
+            _web_outage.recovered()
+            return message
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -166,6 +187,12 @@ class WebChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for timer in self._waiting.values():
+            timer.cancel()
+        self._waiting.clear()
+        await cancel_and_wait(self._guards)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         text = content.get("text") if isinstance(content, dict) else None
@@ -182,8 +209,67 @@ class WebChatConsumer(AsyncJsonWebsocketConsumer):
             is_moderator=True,
             user_id=str(user.pk),
         )
-        await self.channel_layer.send(WORKER_CHANNEL, event_message(event, self.channel_name, ack=True))
+        loop = asyncio.get_running_loop()
+        self._waiting[event.message_id] = loop.call_later(self._guard_after(), self._expired, event)
+        try:
+            await send_once_more(
+                self.channel_layer.send, WORKER_CHANNEL, event_message(event, self.channel_name, ack=True)
+            )
+        except Exception as exc:
+            _web_outage.failed(exc)
+            await self._answer_here(event)
 
     async def chat_reply(self, message: dict[str, Any]) -> None:
+        timer = self._waiting.pop(str(message.get("event_id", "")), None)
+        if timer is None:
+            return  # answered here already: one reply per line
+        timer.cancel()
         reply = Reply.from_message(message["reply"]) if message.get("reply") else None
         await self.send_json({"event_id": message.get("event_id", ""), **reply_json(reply)})
+
+    def _guard_after(self) -> float:
+        if self.guard_after is None:
+            from chatbridge.adapters.relay import GUARD_MARGIN, guard_defaults  # see web_fallback
+
+            self.guard_after = guard_defaults()[0] + GUARD_MARGIN
+        return self.guard_after
+
+    def _expired(self, event: ChatEvent) -> None:
+        task = asyncio.create_task(self._answer_here(event))
+        self._guards.add(task)
+        task.add_done_callback(self._guards.discard)
+
+    async def _answer_here(self, event: ChatEvent) -> None:
+        """The workers never answered (or could not be reached): a phrase from this process."""
+        timer = self._waiting.pop(event.message_id, None)
+        if timer is None:
+            return
+        timer.cancel()
+        await self.send_json({"event_id": event.message_id, **reply_json(await web_fallback(event))})
+
+
+async def web_fallback(event: ChatEvent) -> Reply | None:
+    """What the adapters' guard would say to `event`; None for a line that is not a command."""
+    # Imported here: the relay imports this module (through the adapters' layer client).
+    from chatbridge.adapters.relay import guard_defaults, guard_intent
+
+    command = parse(event.text, (settings.BOT_NAME,), mentions_bot=event.mentions_bot)
+    if command is None:
+        return None
+    # The web process hears no change notices: the phrases are read now (the built-in ones
+    # when the database is away too).
+    with contextlib.suppress(Exception):
+        await sync_to_async(fallbacks_warm)()
+    fallback = choose_fallback(guard_intent(command), guard_defaults()[1])
+    return Reply(
+        platform=event.platform,
+        channel=event.channel,
+        user=event.user,
+        text=format_reply(event.user, fallback.text, limit_for(event.platform)),
+        source="fallback",
+        intent=command.intent,
+        latency_ms=0.0,
+        reply_to=event.message_id,
+        fallback_intent=fallback.intent,
+        command=command.name,
+    )

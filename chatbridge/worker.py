@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 
-from chatbridge.consumers import ChatWorkerConsumer, wait_in_flight
+from chatbridge.consumers import IN_FLIGHT, ChatWorkerConsumer, wait_in_flight
 from chatbridge.events import WORKER_CHANNEL
 from serdabot.outage import Outage, being_cancelled, connection_errors
 from serdabot.tasks import cancel_and_wait, finish_shielded
@@ -37,10 +37,17 @@ class ChatWorker(Worker):
 
     async def drain(self, until: float) -> int:
         """Stop reading the layer, then let the answers in flight finish until the loop time
-        `until` (their replies go out as usual). The number still unfinished."""
+        `until` (their replies go out as usual). The number still unfinished: those are
+        cancelled before this returns."""
         self._reading.clear()
         await self._stop_listeners()
-        return await wait_in_flight(until)
+        left = await wait_in_flight(until)
+        if left:
+            # Past the grace they are cancelled here, while the LLM clients, the recorder and
+            # the layer they use are still open: left to asyncio.run's teardown, they would
+            # fail under closed clients and log a traceback after "Stopped.".
+            await cancel_and_wait(list(IN_FLIGHT), within=LISTENER_STOP)
+        return left
 
     async def _stop_listeners(self) -> None:
         # redis-py may turn the cancellation of a blocking read into an error of its own, or
@@ -86,6 +93,7 @@ class ChatWorker(Worker):
     async def listener(self, channel: str) -> None:
         outage = Outage("chat worker", "the channel layer", log)
         errors = connection_errors()
+        misread = False  # one traceback until a read works again, not one a second
         while self._reading.is_set():
             try:
                 message = await self.channel_layer.receive(channel)
@@ -97,10 +105,14 @@ class ChatWorker(Worker):
             except Exception:
                 if being_cancelled() or not self._reading.is_set():
                     raise asyncio.CancelledError from None
-                # Not an outage (a message the layer could not decode...): never the end of the worker.
-                log.exception("chat worker: reading the layer failed")
+                # Not an outage (a message the layer could not decode, Redis refusing writes
+                # with MISCONF or READONLY...): never the end of the worker.
+                if not misread:
+                    log.exception("chat worker: reading the layer failed; retrying every second")
+                misread = True
                 await asyncio.sleep(1.0)
                 continue
+            misread = False
             outage.recovered()
             if not isinstance(message, dict) or not message.get("type"):
                 log.warning("chat worker: a layer message with no type was ignored")

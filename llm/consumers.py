@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -12,6 +11,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from llm.history import DASHBOARD_GROUP
 from serdabot.groups import Membership, layer_name
 from serdabot.outage import Outage
+from serdabot.resilient import OutlivesTheLayer
 
 log = logging.getLogger("llm.consumers")
 
@@ -26,7 +26,7 @@ def shared_outage(layer: Any) -> Outage:
     return _outage
 
 
-class DashboardConsumer(AsyncJsonWebsocketConsumer):
+class DashboardConsumer(OutlivesTheLayer, AsyncJsonWebsocketConsumer):
     """Forwards `history.batch` messages to a staff member's browser, one {kind, data}
     frame per row.
 
@@ -37,17 +37,6 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     """
 
     membership: Membership | None = None
-
-    # channels sets `channel_receive` in __call__ and hands it to its dispatch loop, which
-    # ends the consumer at the first exception: a Redis restart would close every open
-    # dashboard. The getter hands it a receive that outlives the layer instead.
-    @property
-    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
-        return self._receive_from_layer
-
-    @channel_receive.setter
-    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        self._layer_receive = receive
 
     async def connect(self) -> None:
         user = self.scope.get("user")

@@ -19,11 +19,14 @@ from django.utils import timezone
 
 from llm import bucketcache
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent
+from serdabot.database import close_connection
+from serdabot.outage import connection_errors, describe
 
 log = logging.getLogger("llm.retention")
 
 BATCH_SIZE = 5000
 DAY = 24 * 3600.0
+OUTAGE_RETRY = 600.0  # seconds before another try when the database was unreachable
 HISTORY_MODELS: tuple[type[models.Model], ...] = (Probe, CascadeCall, TierEvent, BootDetection)
 
 
@@ -68,12 +71,21 @@ def prune_history(
 async def prune_daily(stop: asyncio.Event, *, interval: float = DAY) -> None:
     """Prune at once, then every `interval` seconds until `stop` is set. For `runbot`."""
     while not stop.is_set():
+        wait = interval
         try:
             deleted = await sync_to_async(prune_history)()
+        except connection_errors() as exc:
+            # An outage, not a bug: one line, and another try within the hour rather than
+            # tomorrow (a worker started during an outage would otherwise skip a whole day).
+            wait = min(interval, OUTAGE_RETRY)
+            await sync_to_async(close_connection)()  # the next try reconnects
+            log.warning(
+                "pruning the history: database unreachable (%s); trying again in %.0f s", describe(exc), wait
+            )
         except Exception:
             log.exception("pruning the history failed; trying again in %.0f s", interval)
         else:
             if any(deleted.values()):
                 log.info("Pruned history older than %d days: %s", retention_days(), deleted)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+            await asyncio.wait_for(stop.wait(), timeout=wait)

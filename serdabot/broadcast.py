@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 
 from serdabot.groups import Membership, layer_name
-from serdabot.outage import Outage, connection_errors, describe
+from serdabot.outage import Outage, connection_errors, describe, send_once_more
 
 log = logging.getLogger("serdabot.broadcast")
 
@@ -28,7 +28,7 @@ def notify_changed(what: str) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(GROUP, {"type": "config.changed", "what": what})
+        async_to_sync(send_once_more)(layer.group_send, GROUP, {"type": "config.changed", "what": what})
     except Exception as exc:
         log.warning("could not broadcast a %s change: %s", what, type(exc).__name__)
 

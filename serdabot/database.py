@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from serdabot.outage import Outage, connection_errors
 
@@ -55,6 +55,17 @@ def close_connection(alias: str = DEFAULT_DB_ALIAS) -> None:
     """Drop this thread's connection after a connection error, so the next query reconnects."""
     with contextlib.suppress(Exception):
         connections[alias].close()
+
+
+@contextlib.contextmanager
+def reconnecting(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Database work of a long-running loop (sync code): a connection an error may have broken
+    is closed, so the loop's next try reconnects instead of failing on it after the outage."""
+    try:
+        yield
+    except DatabaseError:
+        close_connection(alias)
+        raise
 
 
 def ping(alias: str = DEFAULT_DB_ALIAS) -> None:

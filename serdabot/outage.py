@@ -23,7 +23,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from serdabot.redact import redact
 
@@ -140,3 +141,14 @@ def describe(exc: BaseException) -> str:
     """The error's class and first line, short: never a traceback for an expected outage."""
     text = redact(str(exc).strip().splitlines()[0])[:200] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def send_once_more(
+    send: Callable[[str, dict[str, Any]], Awaitable[None]], channel: str, data: dict[str, Any]
+) -> None:
+    """A layer send (or group_send), tried once more on a connection error: after a Redis
+    restart a pool's first connection is a dead one, and only the second try gets a fresh one."""
+    try:
+        await send(channel, data)
+    except connection_errors():
+        await send(channel, data)

@@ -120,6 +120,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "cached_statements": 8,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that vanishes (a partition, a failover) sends no RST: without these,
+    # libpq waits minutes for a connection and the kernel for ever on an open one, and the
+    # history writer, the settings refresh and a stopping process wait with them. libpq's
+    # own parameters; ones given in DATABASE_URL's query string win.
+    for option, value in {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,  # ms: data sent and never acknowledged
+    }.items():
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(option, value)
 
 REDIS_URL = env_str("REDIS_URL")
 # channels drops a group member this many seconds after it joined; the long-running

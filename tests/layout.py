@@ -9,6 +9,7 @@ failure's post-mortem, and can be killed, stopped and started again by name.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sys
@@ -266,6 +267,21 @@ class Layout:
             done = await asyncio.to_thread(manage, env, *command)
             assert done.returncode == 0, done.stderr
 
+    async def set_channel_settings(self, channels: Iterable[str], fields: Mapping[str, Any]) -> None:
+        """Through the ORM (`manage.py shell`), so every column gets the model's defaults."""
+        data = json.dumps({"channels": list(channels), "fields": dict(fields)})
+        code = (
+            "import json\n"
+            "from chatbridge.models import ChannelSettings\n"
+            f"data = json.loads({data!r})\n"
+            "for channel in data['channels']:\n"
+            "    ChannelSettings.objects.update_or_create("
+            "platform='twitch', channel=channel, defaults=data['fields'])\n"
+        )
+        env = {**self.env, "DATABASE_URL": self.check_url}
+        done = await asyncio.to_thread(manage, env, "shell", "-c", code)
+        assert done.returncode == 0, done.stderr
+
     async def start(self, *, web: bool = True, workers: int = 2) -> None:
         if web:
             await self.processes.start(
@@ -318,8 +334,12 @@ async def running_layout(
     twitch: FakeTwitch | None = None,
     channels: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
+    channel_settings: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Layout]:
-    """Migrate, start web + adapters + workers, wait until ready; SIGTERM everything on the way out."""
+    """Migrate, start web + adapters + workers, wait until ready; SIGTERM everything on the way out.
+
+    `channel_settings`: ChannelSettings fields given to every channel in `channels` before
+    the processes start (as an operator would set them in the admin)."""
     twitch = twitch or FakeTwitch()
     await twitch.start()
     layout = Layout(
@@ -336,6 +356,8 @@ async def running_layout(
         await layout.migrate()
         if phrases:
             set_phrases(layout.check_url, phrases)
+        if channel_settings:
+            await layout.set_channel_settings(channels, channel_settings)
         await layout.start(web=web, workers=workers)
         if wait:
             await layout.ready()

@@ -1,4 +1,5 @@
-"""The test database reached through a TcpProxy that a test cuts (PostgreSQL runs only)."""
+"""The test database cut from under the code: through a TcpProxy a test cuts (PostgreSQL
+runs only), or made unreachable on either pass."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db import connection
 from serdabot.database import close_connection
 from tests.faults import TcpProxy
 from tests.services import postgres_pass_only
+from tests.subprocesses import free_port
 
 
 @contextlib.asynccontextmanager
@@ -28,3 +30,22 @@ async def database_through_a_proxy() -> AsyncIterator[TcpProxy]:
         finally:
             config["HOST"], config["PORT"] = original
             await sync_to_async(close_connection)()
+
+
+@contextlib.asynccontextmanager
+async def database_away() -> AsyncIterator[None]:
+    """The test database unreachable from the thread sync_to_async runs database code in, on
+    either pass: SQLite's file moved under a directory that does not exist, PostgreSQL's port
+    moved to one where nothing listens. Reachable again on leaving."""
+    config = connection.settings_dict
+    original = config["NAME"], config["HOST"], config["PORT"]
+    if connection.vendor == "sqlite":
+        config["NAME"] = "/nonexistent-serdabot-dir/db.sqlite3"
+    else:
+        config["HOST"], config["PORT"] = "127.0.0.1", str(free_port())
+    await sync_to_async(close_connection)()
+    try:
+        yield
+    finally:
+        config["NAME"], config["HOST"], config["PORT"] = original
+        await sync_to_async(close_connection)()

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 import redis
-from channels.layers import InMemoryChannelLayer
+from asgiref.sync import sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
-from serdabot.broadcast import GROUP, listen
+from serdabot.broadcast import GROUP, listen, notify_changed
 from serdabot.redis_hosts import redis_host
 from tests.adapter_support import eventually
 from tests.faults import PrivateRedis
@@ -123,6 +124,43 @@ async def test_it_survives_a_redis_restart_and_catches_up(
     assert len(lines) == 2, lines  # once when it went away, once when it came back
     assert "Redis" in lines[0] and "back after" in lines[1]
     await layer.close_pools()
+
+
+@pytest.mark.django_db
+async def test_the_first_notice_after_a_redis_restart_is_not_lost(
+    private_redis: PrivateRedis, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The process that saves an edit keeps a pooled connection from before the restart:
+    # its first command fails once, and that notice must still go out.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [private_redis.url]},
+        }
+    }
+    listener_layer = redis_layer(private_redis.url)
+    refreshers = Refreshers("fallbacks", "channels")
+    async with listening(refreshers(), listener_layer):
+        await eventually(lambda: members(private_redis.url, listener_layer) == 1, "the listener joining")
+        await sync_to_async(notify_changed)("fallbacks")  # the sender's pool now holds a connection
+        await eventually(lambda: refreshers.done == ["fallbacks"], "the first refresh")
+
+        private_redis.kill()
+        await asyncio.sleep(1.5)  # several failed receives: an outage for the listener
+        private_redis.start()
+        await eventually(lambda: len(refreshers.done) == 3, "the listener's catch-up after the outage")
+        await eventually(
+            lambda: members(private_redis.url, listener_layer) == 1, "the listener joining again"
+        )
+
+        await sync_to_async(notify_changed)("channels")
+        await eventually(lambda: len(refreshers.done) == 4, "the notice sent on the stale pool")
+        assert refreshers.done[3] == "channels"
+    assert not [r for r in caplog.records if "could not broadcast" in r.getMessage()]
+    await listener_layer.close_pools()
+    sender = get_channel_layer()
+    assert sender is not None
+    await sender.close_pools()
 
 
 async def test_a_failing_refresher_does_not_stop_it(caplog: pytest.LogCaptureFixture) -> None:

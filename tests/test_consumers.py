@@ -20,7 +20,7 @@ from chatbridge import runtime
 from chatbridge.adapters.base import LayerClient
 from chatbridge.bot import cancel
 from chatbridge.consumers import WebChatConsumer
-from chatbridge.events import ChatEvent, Reply
+from chatbridge.events import WORKER_CHANNEL, ChatEvent, Reply
 from chatbridge.handler import Handler
 from chatbridge.runtime import BotRuntime
 from chatbridge.worker import build_worker
@@ -150,6 +150,64 @@ async def test_the_web_chat_talks_to_the_bot(worker_layer: InMemoryChannelLayer,
         "tiers": [],
     }
     assert "error" in error
+
+
+@pytest.fixture
+def no_worker(settings: Any) -> InMemoryChannelLayer:
+    """The layer, with every worker down."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    assert isinstance(layer, InMemoryChannelLayer)
+    return layer
+
+
+async def test_the_web_chat_answers_a_line_no_worker_answers_once(
+    no_worker: InMemoryChannelLayer, staff: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(WebChatConsumer, "guard_after", 0.3)
+    communicator = WebsocketCommunicator(WebChatConsumer.as_asgi(), "/ws/chat/")
+    communicator.scope["user"] = staff
+    assert (await communicator.connect())[0]
+
+    await communicator.send_json_to({"text": "!ask tu es là ?"})
+    taken = await asyncio.wait_for(no_worker.receive(WORKER_CHANNEL), 5)  # a worker took it, then died
+    guarded = await communicator.receive_json_from(timeout=5)
+    assert (guarded["source"], guarded["fallback_intent"]) == ("fallback", "ask_timeout")
+    assert guarded["reply"].startswith("@mod ")
+
+    late = Reply("web", "web", "mod", "@mod trop tard", "local", "ask", 1.0)
+    await no_worker.send(
+        taken["reply_channel"],
+        {"type": "chat.reply", "event_id": guarded["event_id"], "reply": late.to_message()},
+    )
+    assert await communicator.receive_nothing(timeout=0.5)  # never a second reply
+    await communicator.disconnect()
+
+
+async def test_the_web_chat_answers_at_once_when_the_layer_refuses(
+    settings: Any, staff: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Redis down: a layer on a port where nothing listens. The page stays open and the
+    # line gets its phrase at once; a line of ordinary chat gets its empty reply.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+        }
+    }
+    communicator = WebsocketCommunicator(WebChatConsumer.as_asgi(), "/ws/chat/")
+    communicator.scope["user"] = staff
+    assert (await communicator.connect())[0]
+
+    await communicator.send_json_to({"text": "salut @serdabot"})
+    mention = await communicator.receive_json_from(timeout=10)
+    await communicator.send_json_to({"text": "juste du chat"})
+    silence = await communicator.receive_json_from(timeout=10)
+    await communicator.disconnect()
+
+    assert (mention["source"], mention["fallback_intent"]) == ("fallback", "chill")
+    assert silence["reply"] is None
+    assert not [r for r in caplog.records if r.exc_info]  # no "Exception inside application"
 
 
 @pytest.fixture

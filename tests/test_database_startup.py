@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -163,6 +165,31 @@ def test_runbot_starts_once_the_database_appears(
     assert host
 
 
+def test_waitfordb_waits_for_the_database_then_exits_0(local_dir: Path, tmp_path: Path) -> None:
+    # The web unit runs it before `migrate`: a database still starting is waited for.
+    later = tmp_path / "later"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "waitfordb"],
+        env=bot_env(local_dir, DATABASE_URL=f"sqlite:///{later / 'db.sqlite3'}"),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = Output(proc)
+    try:
+        assert "retrying until it is back" in output.wait_for("cannot reach")
+        assert proc.poll() is None  # still waiting
+        later.mkdir()
+        shutil.copy(local_dir / "db.sqlite3", later / "db.sqlite3")
+        assert output.finish() == 0, output.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "is back after" in output.text
+    assert "Traceback" not in output.text
+
+
 def test_a_sqlite_file_deleted_under_runbot_is_reported_and_not_recreated(
     local_dir: Path, processes: list[subprocess.Popen[str]]
 ) -> None:
@@ -201,6 +228,47 @@ def test_chat_answers_from_built_in_phrases_and_says_the_database_is_unreachable
     assert f'PostgreSQL database "serdabot" at 127.0.0.1:{port} unreachable' in said[0]
     assert "built-in phrases" in said[0]
     assert "rows not saved" in said[1]
+
+
+class BlackHole:
+    """A host that takes TCP connections and never says a word: a database behind a network
+    partition, or a failover in progress. No reset, no refusal: only a timeout ends a wait."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.held.append(self.server.accept()[0])
+
+    def close(self) -> None:
+        for held in self.held:
+            held.close()
+        self.server.close()
+
+
+def test_chat_against_a_silent_database_host_answers_and_says_so(local_dir: Path) -> None:
+    hole = BlackHole()
+    try:
+        # Without a connect timeout libpq would wait on the silent host for ever: the
+        # subprocess's timeout would fail this test with no reply at all.
+        result = manage(
+            bot_env(local_dir, DATABASE_URL=f"postgres://postgres@127.0.0.1:{hole.port}/serdabot"),
+            "chat",
+            "-m",
+            "!ask salut",
+            timeout=90,
+        )
+    finally:
+        hole.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].removeprefix("@viewer ") in builtin.PHRASES["ask"]
+    assert f'PostgreSQL database "serdabot" at 127.0.0.1:{hole.port} unreachable' in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_chat_names_an_unreachable_sqlite_file(local_dir: Path, tmp_path: Path) -> None:

@@ -246,3 +246,24 @@ async def test_closing_counts_and_logs_what_was_still_queued(caplog: pytest.LogC
     assert [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()] == [
         "3 queued replies not sent: the bot stopped before the rate limit let them out"
     ]
+
+
+async def test_a_reply_held_by_a_429_back_off_is_counted_and_dropped_at_close() -> None:
+    # In hand, not queued: Twitch's Retry-After holds it for up to a minute. Closing must
+    # still count it and hand it back (its cooldown reservation ends with it).
+    clock = ManualClock()
+    platform = Platform(clock)
+    dropped: list[tuple[str, str]] = []
+    outbound = Outbound(
+        platform.send,
+        rate=lambda channel: RateLimit(20, 30.0),
+        backlog=lambda channel: 10,
+        clock=clock,
+        on_sent=lambda m: None,
+        on_dropped=lambda m, reason: dropped.append((m.text, reason)),
+    )
+    platform.script = [RateLimited(retry_after=60)]
+    outbound.put(Outgoing("streamer", "1", "en attente"))
+    await eventually(lambda: platform.attempts == 1 and clock.sleepers, what="the 429 back-off")
+    assert await outbound.close() == 1
+    assert dropped == [("en attente", "shutting down")]

@@ -16,6 +16,7 @@ from django.utils import timezone
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent
 from llm.retention import prune_daily, prune_history
 from tests.dashboard_history import call, event, probe
+from tests.proxied_database import database_away
 
 DAY = timedelta(days=1)
 
@@ -68,13 +69,8 @@ def test_the_command_uses_the_setting_or_days() -> None:
         call_command("prunehistory", "--days", "0")
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_the_daily_task_prunes_at_once_and_stops_when_asked() -> None:
-    now = timezone.now()
-    await sync_to_async(old_and_new)(now)
-    stop = asyncio.Event()
-
-    task = asyncio.create_task(prune_daily(stop, interval=3600))
+async def until_pruned(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+    """Wait (a bounded time) for the daily task's prune to leave the 2 recent probes, then stop it."""
     for _ in range(100):
         if await Probe._default_manager.acount() == 2:
             break
@@ -82,6 +78,38 @@ async def test_the_daily_task_prunes_at_once_and_stops_when_asked() -> None:
     stop.set()
     await asyncio.wait_for(task, 5)
 
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_daily_task_prunes_at_once_and_stops_when_asked() -> None:
+    now = timezone.now()
+    await sync_to_async(old_and_new)(now)
+    stop = asyncio.Event()
+
+    task = asyncio.create_task(prune_daily(stop, interval=3600))
+    await until_pruned(stop, task)
+
     assert await Probe._default_manager.acount() == 2
     # Close the connection asgiref's thread opened (PostgreSQL drops the test database after).
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_daily_task_tries_again_soon_after_a_database_outage(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker started while the database is away: one line without a traceback, and the
+    # prune runs once it is back, not a day later.
+    monkeypatch.setattr("llm.retention.OUTAGE_RETRY", 0.2)
+    now = timezone.now()
+    await sync_to_async(old_and_new)(now)
+    stop = asyncio.Event()
+    async with database_away():
+        task = asyncio.create_task(prune_daily(stop, interval=3600))
+        await asyncio.sleep(0.1)
+    await until_pruned(stop, task)
+
+    assert await Probe._default_manager.acount() == 2
+    said = [r for r in caplog.records if r.name == "llm.retention"]
+    assert any("database unreachable" in r.getMessage() for r in said)
+    assert not any(r.exc_info for r in said)
     await sync_to_async(connections.close_all)()

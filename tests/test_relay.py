@@ -8,6 +8,7 @@ platform's send is the network edge: a recorder stands in for it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -191,6 +192,26 @@ async def test_a_reply_in_time_is_the_only_reply(layer: InMemoryChannelLayer) ->
         await asyncio.sleep(0.8)  # past the guard: it must not answer a second time
         assert [m.text for m in chat.sent] == ["@viewer3 Un donut."]
         assert relay.guarded == 0 and relay.late == 0
+    finally:
+        await stop(relay, task)
+
+
+async def test_a_message_delivered_twice_gets_one_reply(layer: InMemoryChannelLayer) -> None:
+    # EventSub may deliver a message again after a reconnection. A moderator bypasses the
+    # cooldowns, so only the relay's memory of the ids it took stands between the second
+    # delivery and a second reply (from the guard: the worker skips a claimed id).
+    chat = Chat()
+    relay, task = await relay_on(layer, chat, guard_after=0.3)
+    moderator = dataclasses.replace(event(5), is_moderator=True)
+    try:
+        assert await relay.incoming(moderator)
+        await answer(layer, await take_event(layer), "@viewer5 Un donut.")
+        await eventually(lambda: chat.sent, "the worker's reply")
+        assert not await relay.incoming(moderator)  # redelivered after the reply
+        await asyncio.sleep(0.6)  # past the guard
+        assert [m.text for m in chat.sent] == ["@viewer5 Un donut."]
+        assert relay.duplicates == 1 and relay.guarded == 0
+        assert await relay.incoming(dataclasses.replace(moderator, message_id="msg-6"))
     finally:
         await stop(relay, task)
 

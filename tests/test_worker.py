@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers, get_channel_layer
 
 from chatbridge import runtime
 from chatbridge.bot import cancel
-from chatbridge.consumers import event_message
+from chatbridge.consumers import IN_FLIGHT, event_message
 from chatbridge.events import WORKER_CHANNEL, ChatEvent
 from chatbridge.handler import Handler
 from chatbridge.runtime import BotRuntime
@@ -27,6 +28,7 @@ from fallbacks import services as fallbacks
 from serdabot.outage import connection_errors
 from tests.conftest import disabled_llm
 from tests.faults import PrivateRedis
+from tests.subprocesses import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -106,6 +108,31 @@ async def test_the_worker_survives_redis_being_killed_and_answers_when_it_return
     assert len([line for line in lines if "is back after" in line]) == 1, lines
 
 
+async def test_a_read_only_redis_gives_one_traceback_and_the_worker_reads_again_after(
+    redis: PrivateRedis, layer_on: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A failover that leaves the worker's Redis a replica: every blocking read is a write
+    # refused with READONLY, which is not a lost connection. Logged once, not every second.
+    redis.start()
+    worker = build_worker()
+    task = asyncio.create_task(worker.arun())
+    admin = aioredis.Redis.from_url(redis.url)
+    try:
+        reply_channel = await layer_on.new_channel()
+        await round_trip(layer_on, 11, reply_channel)
+        await admin.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))
+        await asyncio.sleep(3.5)
+        assert not task.done()
+        failed = [r for r in caplog.records if r.name == "chatbridge.worker" and r.exc_info]
+        assert len(failed) == 1, [r.getMessage() for r in failed]
+        await admin.execute_command("REPLICAOF", "NO", "ONE")
+        reply = await round_trip(layer_on, 12, reply_channel)
+        assert reply["event_id"] == "w-12"
+    finally:
+        await admin.aclose()
+        await cancel([task])
+
+
 async def test_a_worker_started_before_redis_waits_for_it(
     redis: PrivateRedis, layer_on: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -138,6 +165,45 @@ async def test_a_drained_worker_stops_reading_and_cancels_without_hanging(
     task.cancel()
     await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
     assert task.done()
+
+
+class HangingHandler(Handler):
+    """A model that never answers: the answer task lives until it is cancelled."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def answer(self, event: ChatEvent, command: Any) -> Any:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_answers_past_the_grace_are_cancelled_by_the_drain(redis: PrivateRedis, layer_on: Any) -> None:
+    # SIGTERM during a model call that outlives SHUTDOWN_GRACE: the answer must end inside
+    # drain(), before runbot closes the LLM clients, the recorder and the layer under it.
+    redis.start()
+    llm: Any = runtime.current().llm
+    handler = HangingHandler(llm, bot_names=("serdabot",))
+    runtime.install(BotRuntime(llm, handler))
+    worker = build_worker()
+    task = asyncio.create_task(worker.arun())
+    try:
+        reply_channel = await layer_on.new_channel()
+        await layer_on.send(WORKER_CHANNEL, event_message(ask(9), reply_channel))
+        await asyncio.wait_for(handler.started.wait(), 10)
+        loop = asyncio.get_running_loop()
+        assert await asyncio.wait_for(worker.drain(loop.time() + 0.3), 10) == 1
+        assert handler.cancelled.is_set()
+        assert not IN_FLIGHT
+    finally:
+        await cancel([task])
 
 
 async def test_a_listener_that_stops_on_its_own_is_started_again(

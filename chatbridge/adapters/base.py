@@ -8,8 +8,9 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from chatbridge.consumers import event_message, send_once_more
+from chatbridge.consumers import event_message
 from chatbridge.events import WORKER_CHANNEL, ChatEvent, Reply
+from serdabot.outage import send_once_more
 
 log = logging.getLogger("chatbridge.adapters")
 

@@ -163,8 +163,15 @@ class ChannelOutbox:
                 await self._nap(delay)
                 continue
             self._sending = True
+            message = self._pending.popleft()
             try:
-                await self._deliver(self._pending.popleft())
+                await self._deliver(message)
+            except asyncio.CancelledError:
+                # Stopped with it in hand (a send under way, a 429 back-off of up to a minute):
+                # back in the queue, so close() counts it as not sent and its cooldown
+                # reservation ends with the others, not at the reservation's timeout.
+                self._pending.appendleft(message)
+                raise
             finally:
                 self._sending = False
 

@@ -58,6 +58,10 @@ SETTLE_ANSWER = 2.0
 SETTLE_SEND = 4.0
 # Ids of events the guard answered, to tell a late worker reply from a stray one.
 LATE_MEMORY = 5_000
+# Ids of the commands taken lately: a platform that delivers one message twice (EventSub
+# after a reconnection) must not get it answered twice. Redeliveries come within
+# minutes; a busy channel sends far fewer commands than this in that time.
+RECENT_IDS = 2_000
 
 
 @dataclass(slots=True)
@@ -141,6 +145,8 @@ class Relay:
         self.fallback_mode = fallback_mode
         self._pending: OrderedDict[str, Pending] = OrderedDict()
         self._answered_here: OrderedDict[str, None] = OrderedDict()
+        self._taken: OrderedDict[str, None] = OrderedDict()
+        self.duplicates = 0  # commands delivered again by the platform, ignored
         self._submitting = asyncio.Semaphore(MAX_SUBMITTING)
         self._settled = asyncio.Event()  # set whenever the last pending event is settled
         self.taking = True  # False once shutting down: new events are not taken
@@ -170,6 +176,11 @@ class Relay:
             event = dataclasses.replace(event, mentions_bot=True)
         if not event.message_id:
             event = dataclasses.replace(event, message_id=uuid.uuid4().hex)
+        elif self._seen(event.message_id):
+            # Its one reply (or cooldown notice) is already given or on its way.
+            self.duplicates += 1
+            log.info("%s: message %s delivered again: ignored", self.platform, event.message_id)
+            return False
 
         verdict = self.cooldowns.check(
             self.platform,
@@ -319,6 +330,15 @@ class Relay:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def _seen(self, event_id: str) -> bool:
+        """Whether this command was taken already; remembers it when not."""
+        if event_id in self._taken:
+            return True
+        self._taken[event_id] = None
+        while len(self._taken) > RECENT_IDS:
+            self._taken.popitem(last=False)
+        return False
 
     def _guard(self, event: ChatEvent, command: Command, ticket: Ticket) -> None:
         timer = asyncio.get_running_loop().call_later(self.guard_after, self._expired, event.message_id)

@@ -14,6 +14,8 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from chatbridge.models import AdapterState
+from serdabot.database import database_label, reconnecting
+from serdabot.outage import Outage
 from serdabot.tasks import CLEANUP_WITHIN, finish_shielded
 
 log = logging.getLogger("chatbridge.adapters")
@@ -32,6 +34,14 @@ class AdapterStatus:
         self.cooldown_hits = 0
         self.started = timezone.now()
         self._dirty = True
+        self._outage: Outage | None = None
+
+    @property
+    def outage(self) -> Outage:
+        # Made on first use: the database's name comes from settings read after import.
+        if self._outage is None:
+            self._outage = Outage(f"{self.platform} adapter state", database_label(), log)
+        return self._outage
 
     def count_in(self) -> None:
         self.messages_in += 1
@@ -79,7 +89,9 @@ class AdapterStatus:
             await sync_to_async(self._write)(self.values())
         except DatabaseError as exc:
             self._dirty = True  # try again next time; the bot keeps answering meanwhile
-            log.warning("%s: adapter state not saved (%s)", self.platform, type(exc).__name__)
+            self.outage.failed(exc)  # one line per outage, not one per flush
+        else:
+            self.outage.recovered()
 
     async def keep_flushed(self, every: float = 5.0) -> None:
         try:
@@ -91,4 +103,5 @@ class AdapterStatus:
             await finish_shielded(self.flush(), within=CLEANUP_WITHIN)
 
     def _write(self, values: dict[str, Any]) -> None:
-        AdapterState.objects.update_or_create(platform=self.platform, defaults=values)
+        with reconnecting():
+            AdapterState.objects.update_or_create(platform=self.platform, defaults=values)

@@ -102,7 +102,7 @@ class DiscordAdapter:
 
     async def run(self) -> None:
         point_discord_at(self.config)
-        await sync_to_async(self.channel_settings.ensure)(self.platform, self.config.channels)
+        await self.channel_settings.ensure_rows(self.platform, self.config.channels)
         client = self.client = DiscordClient(self)
         relay = self.relay = Relay(
             self.platform,
@@ -183,7 +183,12 @@ class DiscordAdapter:
         try:
             await sync_to_async(self.channel_settings.remember)(self.platform, row.channel, row.label)
         except DatabaseError as exc:
-            log.warning("Discord: channel %s not recorded (%s)", row.channel, type(exc).__name__)
+            # Forgotten, so its next message tries again once the database is back (not in
+            # SEEN_IDLE hours); said once per outage, not once per message.
+            self.seen_channels.forget(row.channel)
+            self.channel_settings.outage.failed(exc)
+        else:
+            self.channel_settings.outage.recovered()
 
     async def on_connected(self) -> None:
         if self.status.state != State.CONNECTED:

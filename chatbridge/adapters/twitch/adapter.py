@@ -9,7 +9,6 @@ import time
 import twitchio
 import twitchio.eventsub.websockets
 import twitchio.http
-from asgiref.sync import sync_to_async
 from channels.layers import BaseChannelLayer
 from django.conf import settings
 
@@ -92,7 +91,7 @@ class TwitchAdapter:
 
     async def run(self) -> None:
         point_twitchio_at(self.config)
-        await sync_to_async(self.channel_settings.ensure)(self.platform, self.config.channels)
+        await self.channel_settings.ensure_rows(self.platform, self.config.channels)
         client = self.client = TwitchClient(self.config, self)
         relay = self.relay = Relay(
             self.platform,
