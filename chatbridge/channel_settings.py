@@ -24,6 +24,7 @@ from serdabot.outage import Outage
 log = logging.getLogger("chatbridge.channel_settings")
 
 REFRESH_EVERY = 30.0  # seconds; only matters for rows saved by another process
+MAX_UNREMEMBERED = 1_000  # channels first seen during a database outage, kept for their rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,8 @@ class ChannelSettingsCache:
         # Configured channels whose rows could not be created (the database was away):
         # the next refresh that reaches it creates them.
         self._unsaved: dict[str, tuple[str, ...]] = {}
+        # Channels first seen during an outage (remember_later), with their labels.
+        self._unremembered: dict[tuple[str, str], str] = {}
         self._outage: Outage | None = None
 
     @property
@@ -131,6 +134,14 @@ class ChannelSettingsCache:
         with reconnecting():
             self.ensure(platform, channels)
 
+    def remember_later(self, platform: str, channel: str, label: str) -> None:
+        """`remember`, deferred to the first refresh that reaches the database: while it is
+        away, a try per message would queue a connection timeout each on the one thread
+        every database call of this process waits for."""
+        self._unremembered[channel_key(platform, channel)] = label
+        while len(self._unremembered) > MAX_UNREMEMBERED:
+            del self._unremembered[next(iter(self._unremembered))]
+
     async def refresh(self) -> bool:
         try:
             await sync_to_async(self._reload)()
@@ -144,9 +155,13 @@ class ChannelSettingsCache:
 
     def _reload(self) -> None:
         with reconnecting():
+            # pop(), not del: the event loop's thread may have settled an entry meanwhile.
             for platform, channels in list(self._unsaved.items()):
                 self.ensure(platform, channels)
-                del self._unsaved[platform]
+                self._unsaved.pop(platform, None)
+            for (platform, channel), label in list(self._unremembered.items()):
+                self.remember(platform, channel, label)
+                self._unremembered.pop((platform, channel), None)
             self.load()
 
     async def keep_fresh(self, every: float = REFRESH_EVERY) -> None:

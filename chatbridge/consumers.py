@@ -24,7 +24,7 @@ from chatbridge.handler import Handler
 from chatbridge.sanitize import format_reply, limit_for
 from fallbacks.services import choose_fallback
 from fallbacks.services import warm as fallbacks_warm
-from serdabot.outage import Outage, connection_errors, send_once_more
+from serdabot.outage import Outage, being_cancelled, connection_errors, send_once_more
 from serdabot.resilient import OutlivesTheLayer
 from serdabot.tasks import cancel_and_wait
 
@@ -41,6 +41,18 @@ MAX_IN_FLIGHT = 256
 # Every answer being written in this process, whichever consumer started it: a graceful
 # shutdown waits for them (chatbridge.worker.ChatWorker.drain).
 IN_FLIGHT: set[asyncio.Task[None]] = set()
+
+
+class Answering:
+    """Whether this process's consumers start new answers: not once a stopping worker's grace
+    is over (ChatWorker.drain). Commands still queued are then left to the adapters' guard,
+    rather than started while the LLM clients and the layer close under them."""
+
+    on = True
+
+
+def stop_answering() -> None:
+    Answering.on = False
 
 
 async def wait_in_flight(until: float) -> int:
@@ -98,6 +110,9 @@ class ChatWorkerConsumer(AsyncConsumer):
                 await self._send(message, event, None)
             return
         await self._slots.acquire()
+        if not Answering.on:
+            self._slots.release()
+            return
         # One task per command: a slow model answer must not hold up the next line of chat.
         task = asyncio.create_task(self._answer(message, event, handler, command))
         self._tasks.add(task)
@@ -176,6 +191,10 @@ class WebChatConsumer(OutlivesTheLayer, AsyncJsonWebsocketConsumer):
             try:
                 message = await self._layer_receive()
             except CONNECTION_ERRORS as exc:
+                if being_cancelled():
+                    # The page closed: redis-py turned the read's cancellation into its own
+                    # TimeoutError, which a retry would take for an outage and never end.
+                    raise asyncio.CancelledError from exc
                 await asyncio.sleep(_web_outage.failed(exc))
                 continue
             _web_outage.recovered()
@@ -186,6 +205,10 @@ class WebChatConsumer(OutlivesTheLayer, AsyncJsonWebsocketConsumer):
         if user is None or not user.is_active or not user.is_staff:
             await self.close(code=4403)
             return
+        # The web process hears no change notices: the phrases its guard answers with are
+        # read when a page opens (the built-in ones answer if the database is away).
+        with contextlib.suppress(Exception):
+            await sync_to_async(fallbacks_warm)()
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -256,10 +279,6 @@ async def web_fallback(event: ChatEvent) -> Reply | None:
     command = parse(event.text, (settings.BOT_NAME,), mentions_bot=event.mentions_bot)
     if command is None:
         return None
-    # The web process hears no change notices: the phrases are read now (the built-in ones
-    # when the database is away too).
-    with contextlib.suppress(Exception):
-        await sync_to_async(fallbacks_warm)()
     fallback = choose_fallback(guard_intent(command), guard_defaults()[1])
     return Reply(
         platform=event.platform,

@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 
-from chatbridge.consumers import IN_FLIGHT, ChatWorkerConsumer, wait_in_flight
+from chatbridge.consumers import IN_FLIGHT, Answering, ChatWorkerConsumer, stop_answering, wait_in_flight
 from chatbridge.events import WORKER_CHANNEL
 from serdabot.outage import Outage, being_cancelled, connection_errors
 from serdabot.tasks import cancel_and_wait, finish_shielded
@@ -42,11 +42,15 @@ class ChatWorker(Worker):
         self._reading.clear()
         await self._stop_listeners()
         left = await wait_in_flight(until)
-        if left:
-            # Past the grace they are cancelled here, while the LLM clients, the recorder and
-            # the layer they use are still open: left to asyncio.run's teardown, they would
-            # fail under closed clients and log a traceback after "Stopped.".
-            await cancel_and_wait(list(IN_FLIGHT), within=LISTENER_STOP)
+        # Past the grace, no answer starts (each cancelled one frees a slot a queued command
+        # would take), and those running are cancelled here, while the LLM clients, the
+        # recorder and the layer they use are still open: left to asyncio.run's teardown,
+        # they would fail under closed clients and log a traceback after "Stopped.".
+        stop_answering()
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + LISTENER_STOP
+        while IN_FLIGHT and loop.time() < give_up:
+            await cancel_and_wait(list(IN_FLIGHT), within=give_up - loop.time())
         return left
 
     async def _stop_listeners(self) -> None:
@@ -58,6 +62,7 @@ class ChatWorker(Worker):
     async def handle(self) -> None:
         # channels' Worker waits on its listeners without cancelling them when it is
         # cancelled itself: they would go on reading the layer after the worker stopped.
+        Answering.on = True  # a worker started again in this process (tests) answers again
         listeners = self._listeners = [
             asyncio.create_task(self.listener(channel)) for channel in self.channels
         ]

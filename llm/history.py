@@ -41,7 +41,7 @@ from django.db import models, reset_queries, transaction
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent, Usage, WrittenBy
 from llm.results import CascadeResult, ProbeResult
 from serdabot.database import DatabaseFile, close_connection, database_label, is_unreachable, ping
-from serdabot.outage import Outage, describe, send_once_more
+from serdabot.outage import Outage, describe
 from serdabot.process import identity
 from serdabot.redact import redact
 
@@ -421,7 +421,9 @@ class HistoryRecorder:
         # One message per batch: under a burst of chat, per-row messages would cost the
         # event loop as much as the chat itself and overflow a slow page's channel.
         try:
-            await send_once_more(layer.group_send, DASHBOARD_GROUP, {"type": "history.batch", "rows": rows})
+            # Sent once (no retry, unlike change notices): a send whose answer was lost may have
+            # reached Redis, and a retried batch would show its rows twice on open pages.
+            await layer.group_send(DASHBOARD_GROUP, {"type": "history.batch", "rows": rows})
         except Exception as exc:
             log.debug("history: dashboard push failed (%s)", type(exc).__name__)
 

@@ -77,3 +77,16 @@ async def test_a_connection_broken_by_a_cut_is_not_reused_once_the_database_is_b
         )
         assert await cache.refresh()
         assert cache.get("twitch", "later").user_cooldown == 7
+
+
+async def test_a_channel_first_seen_during_the_outage_gets_its_row_when_it_is_back() -> None:
+    # The Discord adapter defers a new channel's row while the database is away.
+    cache = ChannelSettingsCache()
+    async with database_away():
+        assert not await cache.refresh()
+        assert cache.outage.ongoing  # what the adapter checks before trying
+        cache.remember_later("discord", "123456789", "#général")
+    assert await cache.refresh()
+    row = await ChannelSettings.objects.aget(platform="discord", channel="123456789")
+    assert row.label == "#général"
+    assert not cache.outage.ongoing

@@ -37,13 +37,3 @@ def test_a_channel_idle_past_the_expiry_is_forgotten() -> None:
     clock.advance(61)
     seen.first_sight("new")
     assert len(seen) == 1
-
-
-def test_a_forgotten_channel_is_seen_for_the_first_time_again() -> None:
-    # The adapter forgets a channel whose row the database could not take, so the
-    # channel's next message tries again instead of waiting out the idle expiry.
-    seen = SeenChannels(clock=lambda: 0.0)
-    assert seen.first_sight("42")
-    seen.forget("42")
-    assert seen.first_sight("42")
-    assert not seen.first_sight("42")

@@ -19,6 +19,7 @@ from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
 
 from chatbridge.adapters.outbound import Outgoing
+from chatbridge.adapters.recent import RecentIds
 from chatbridge.adapters.relay import Relay
 from chatbridge.adapters.status import AdapterStatus
 from chatbridge.channel_settings import ChannelSettingsCache
@@ -101,6 +102,7 @@ async def relay_on(
     guard_after: float = 60.0,
     rate: RateLimit = FAST,
     cache: ChannelSettingsCache | None = None,
+    recent_ids: RecentIds | None = None,
 ) -> tuple[Relay, asyncio.Task[None]]:
     relay = Relay(
         "twitch",
@@ -113,6 +115,7 @@ async def relay_on(
         bot_names=("serdabot",),
         guard_after=guard_after,
         fallback_mode="fun",
+        recent_ids=recent_ids,
     )
     return relay, asyncio.create_task(relay.run())
 
@@ -214,6 +217,14 @@ async def test_a_message_delivered_twice_gets_one_reply(layer: InMemoryChannelLa
         assert await relay.incoming(dataclasses.replace(moderator, message_id="msg-6"))
     finally:
         await stop(relay, task)
+    # The adapter reconnects with a new relay, and the platform delivers it once more.
+    again, task = await relay_on(layer, chat, guard_after=0.3, recent_ids=relay.recent_ids)
+    try:
+        assert not await again.incoming(moderator)
+        await asyncio.sleep(0.6)
+        assert len(chat.replies_to("msg-5")) == 1
+    finally:
+        await stop(again, task)
 
 
 async def test_an_event_the_layer_refuses_is_answered_at_once(

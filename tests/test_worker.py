@@ -174,8 +174,10 @@ class HangingHandler(Handler):
         super().__init__(*args, **kwargs)
         self.started = asyncio.Event()
         self.cancelled = asyncio.Event()
+        self.answers = 0
 
     async def answer(self, event: ChatEvent, command: Any) -> Any:
+        self.answers += 1
         self.started.set()
         try:
             await asyncio.Event().wait()
@@ -185,10 +187,14 @@ class HangingHandler(Handler):
         raise AssertionError("unreachable")
 
 
-async def test_answers_past_the_grace_are_cancelled_by_the_drain(redis: PrivateRedis, layer_on: Any) -> None:
+async def test_answers_past_the_grace_are_cancelled_by_the_drain(
+    redis: PrivateRedis, layer_on: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # SIGTERM during a model call that outlives SHUTDOWN_GRACE: the answer must end inside
-    # drain(), before runbot closes the LLM clients, the recorder and the layer under it.
+    # drain(), before runbot closes the LLM clients, the recorder and the layer under it;
+    # and the commands queued behind it (all slots busy) must not start in its place.
     redis.start()
+    monkeypatch.setattr("chatbridge.consumers.MAX_IN_FLIGHT", 1)
     llm: Any = runtime.current().llm
     handler = HangingHandler(llm, bot_names=("serdabot",))
     runtime.install(BotRuntime(llm, handler))
@@ -196,12 +202,16 @@ async def test_answers_past_the_grace_are_cancelled_by_the_drain(redis: PrivateR
     task = asyncio.create_task(worker.arun())
     try:
         reply_channel = await layer_on.new_channel()
-        await layer_on.send(WORKER_CHANNEL, event_message(ask(9), reply_channel))
+        for n in (9, 10, 11):
+            await layer_on.send(WORKER_CHANNEL, event_message(ask(n), reply_channel))
         await asyncio.wait_for(handler.started.wait(), 10)
+        await asyncio.sleep(0.2)  # the two others read, waiting for the one slot
         loop = asyncio.get_running_loop()
         assert await asyncio.wait_for(worker.drain(loop.time() + 0.3), 10) == 1
         assert handler.cancelled.is_set()
+        await asyncio.sleep(0.2)
         assert not IN_FLIGHT
+        assert handler.answers == 1
     finally:
         await cancel([task])
 

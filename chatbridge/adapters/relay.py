@@ -29,6 +29,7 @@ from channels.layers import BaseChannelLayer
 
 from chatbridge.adapters.base import LayerClient
 from chatbridge.adapters.outbound import Outbound, Outgoing, Send
+from chatbridge.adapters.recent import RecentIds
 from chatbridge.adapters.status import AdapterStatus
 from chatbridge.channel_settings import ChannelConfig, ChannelSettingsCache, settings_cache
 from chatbridge.clock import Clock, SystemClock
@@ -58,10 +59,6 @@ SETTLE_ANSWER = 2.0
 SETTLE_SEND = 4.0
 # Ids of events the guard answered, to tell a late worker reply from a stray one.
 LATE_MEMORY = 5_000
-# Ids of the commands taken lately: a platform that delivers one message twice (EventSub
-# after a reconnection) must not get it answered twice. Redeliveries come within
-# minutes; a busy channel sends far fewer commands than this in that time.
-RECENT_IDS = 2_000
 
 
 @dataclass(slots=True)
@@ -119,6 +116,7 @@ class Relay:
         clock: Clock | None = None,
         settings: ChannelSettingsCache = settings_cache,
         cooldowns: Cooldowns | None = None,
+        recent_ids: RecentIds | None = None,
         guard_after: float | None = None,
         fallback_mode: str | None = None,
     ) -> None:
@@ -145,7 +143,7 @@ class Relay:
         self.fallback_mode = fallback_mode
         self._pending: OrderedDict[str, Pending] = OrderedDict()
         self._answered_here: OrderedDict[str, None] = OrderedDict()
-        self._taken: OrderedDict[str, None] = OrderedDict()
+        self.recent_ids = recent_ids or RecentIds(self.clock.now)
         self.duplicates = 0  # commands delivered again by the platform, ignored
         self._submitting = asyncio.Semaphore(MAX_SUBMITTING)
         self._settled = asyncio.Event()  # set whenever the last pending event is settled
@@ -176,7 +174,7 @@ class Relay:
             event = dataclasses.replace(event, mentions_bot=True)
         if not event.message_id:
             event = dataclasses.replace(event, message_id=uuid.uuid4().hex)
-        elif self._seen(event.message_id):
+        elif self.recent_ids.seen(event.message_id):
             # Its one reply (or cooldown notice) is already given or on its way.
             self.duplicates += 1
             log.info("%s: message %s delivered again: ignored", self.platform, event.message_id)
@@ -330,15 +328,6 @@ class Relay:
     @property
     def pending(self) -> int:
         return len(self._pending)
-
-    def _seen(self, event_id: str) -> bool:
-        """Whether this command was taken already; remembers it when not."""
-        if event_id in self._taken:
-            return True
-        self._taken[event_id] = None
-        while len(self._taken) > RECENT_IDS:
-            self._taken.popitem(last=False)
-        return False
 
     def _guard(self, event: ChatEvent, command: Command, ticket: Ticket) -> None:
         timer = asyncio.get_running_loop().call_later(self.guard_after, self._expired, event.message_id)

@@ -18,6 +18,7 @@ from chatbridge.adapters.discord.channels import Row, SeenChannels, row_for, set
 from chatbridge.adapters.discord.messages import chat_event
 from chatbridge.adapters.discord.sender import DiscordSender
 from chatbridge.adapters.errors import AdapterFatal
+from chatbridge.adapters.recent import RecentIds
 from chatbridge.adapters.relay import Relay
 from chatbridge.adapters.status import AdapterStatus, State
 from chatbridge.adapters.tasks import run_until_failure
@@ -85,6 +86,8 @@ class DiscordAdapter:
         self.channel_settings = channel_settings
         self.status = AdapterStatus(self.platform)
         self.cooldowns = Cooldowns(clock=self.clock.now)
+        # Kept across relays, as the cooldowns are: a redelivery comes after a reconnection.
+        self.recent_ids = RecentIds(self.clock.now)
         self.allowed = frozenset(config.channels)
         self.client: DiscordClient | None = None
         self.relay: Relay | None = None
@@ -114,6 +117,7 @@ class DiscordAdapter:
             clock=self.clock,
             settings=self.channel_settings,
             cooldowns=self.cooldowns,
+            recent_ids=self.recent_ids,
         )
         self._stopping = False
         await self.status.set_state(State.STARTING)
@@ -180,15 +184,18 @@ class DiscordAdapter:
         task.add_done_callback(self._background.discard)
 
     async def _remember(self, row: Row) -> None:
+        settings_cache = self.channel_settings
+        if settings_cache.outage.ongoing:
+            # The database is away: the row is made by the refresh that finds it back.
+            settings_cache.remember_later(self.platform, row.channel, row.label)
+            return
         try:
-            await sync_to_async(self.channel_settings.remember)(self.platform, row.channel, row.label)
+            await sync_to_async(settings_cache.remember)(self.platform, row.channel, row.label)
         except DatabaseError as exc:
-            # Forgotten, so its next message tries again once the database is back (not in
-            # SEEN_IDLE hours); said once per outage, not once per message.
-            self.seen_channels.forget(row.channel)
-            self.channel_settings.outage.failed(exc)
+            settings_cache.remember_later(self.platform, row.channel, row.label)
+            settings_cache.outage.failed(exc)  # said once per outage, not once per channel
         else:
-            self.channel_settings.outage.recovered()
+            settings_cache.outage.recovered()
 
     async def on_connected(self) -> None:
         if self.status.state != State.CONNECTED:

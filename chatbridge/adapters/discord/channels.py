@@ -66,9 +66,6 @@ class SeenChannels:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def forget(self, channel: str) -> None:
-        self._seen.pop(channel, None)
-
     def first_sight(self, channel: str) -> bool:
         """Note the channel; True when it was not remembered (new, forgotten or expired)."""
         now = self.clock()

@@ -13,6 +13,7 @@ from channels.layers import BaseChannelLayer
 from django.conf import settings
 
 from chatbridge.adapters.errors import AdapterFatal
+from chatbridge.adapters.recent import RecentIds
 from chatbridge.adapters.relay import Relay
 from chatbridge.adapters.status import AdapterStatus, State
 from chatbridge.adapters.tasks import first_done, run_until_failure
@@ -73,6 +74,8 @@ class TwitchAdapter:
         self.status = AdapterStatus(self.platform)
         # Kept across restarts: a reconnect must not reset everyone's cooldown.
         self.cooldowns = Cooldowns(clock=self.clock.now)
+        # Kept across relays, as the cooldowns are: a redelivery comes after a reconnection.
+        self.recent_ids = RecentIds(self.clock.now)
         self.moderated: set[str] = set()  # channels where the bot's own messages carry a mod badge
         self.connected = asyncio.Event()
         self._stopping = False
@@ -103,6 +106,7 @@ class TwitchAdapter:
             clock=self.clock,
             settings=self.channel_settings,
             cooldowns=self.cooldowns,
+            recent_ids=self.recent_ids,
         )
         self._stopping = False
         await self.status.set_state(State.STARTING)
