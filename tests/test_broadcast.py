@@ -130,8 +130,9 @@ async def test_it_survives_a_redis_restart_and_catches_up(
 async def test_the_first_notice_after_a_redis_restart_is_not_lost(
     private_redis: PrivateRedis, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The process that saves an edit keeps a pooled connection from before the restart:
-    # its first command fails once, and that notice must still go out.
+    # The process that saves an edit keeps a pooled connection from before the restart, and
+    # its notice must still go out (redis-py retries a dead pooled connection itself; the
+    # sender retries once more on a connection error).
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
