@@ -9,10 +9,13 @@ set, a bounded set of recent ids in this process otherwise.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import math
+import time
 from typing import Protocol
 
 from django.conf import settings
+
+from chatbridge.recent import Recent
 
 KEY_PREFIX = "serdabot:claim:"
 CLAIM_SECONDS = 3600  # long after any redelivery could happen
@@ -26,15 +29,11 @@ class Claims(Protocol):
 class LocalClaims:
     def __init__(self, size: int = LOCAL_MEMORY) -> None:
         self.size = size
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        # Bounded by count alone (no clock): the oldest ids go first.
+        self._seen = Recent(time.monotonic, keep_for=math.inf, at_most=size, renew=False)
 
     async def claim(self, key: str) -> bool:
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self.size:
-            self._seen.popitem(last=False)
-        return True
+        return not self._seen.note(key)
 
 
 class RedisClaims:

@@ -12,11 +12,12 @@ Only text, voice and stage channels of a server get a row, the first time they s
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import discord
+
+from chatbridge.recent import Recent
 
 # Rows this process has made sure of. Past the bound the least recently seen channel is
 # forgotten; one idle that long is forgotten too. Forgetting costs one `get_or_create`
@@ -52,29 +53,14 @@ def row_for(message: discord.Message) -> Row | None:
     return None
 
 
-class SeenChannels:
+class SeenChannels(Recent):
     """Recently seen channels: a bounded LRU with an idle expiry."""
 
     def __init__(
         self, clock: Callable[[], float], *, limit: int = SEEN_LIMIT, idle: float = SEEN_IDLE
     ) -> None:
-        self.clock = clock
-        self.limit = limit
-        self.idle = idle
-        self._seen: OrderedDict[str, float] = OrderedDict()  # channel -> last seen, oldest first
-
-    def __len__(self) -> int:
-        return len(self._seen)
+        super().__init__(clock, keep_for=idle, at_most=limit, renew=True)
 
     def first_sight(self, channel: str) -> bool:
         """Note the channel; True when it was not remembered (new, forgotten or expired)."""
-        now = self.clock()
-        # Kept in last-seen order: the expired ones are all at the front.
-        while self._seen and next(iter(self._seen.values())) + self.idle <= now:
-            self._seen.popitem(last=False)
-        known = channel in self._seen
-        self._seen[channel] = now
-        self._seen.move_to_end(channel)
-        while len(self._seen) > self.limit:
-            self._seen.popitem(last=False)
-        return not known
+        return not self.note(channel)
