@@ -24,7 +24,7 @@ from chatbridge.handler import Handler
 from chatbridge.sanitize import format_reply, limit_for
 from fallbacks.services import choose_fallback
 from fallbacks.services import warm as fallbacks_warm
-from serdabot.outage import Outage, being_cancelled, connection_errors, send_once_more
+from serdabot.outage import Outage, connection_errors, read_through, send_once_more
 from serdabot.resilient import OutlivesTheLayer
 from serdabot.tasks import cancel_and_wait
 
@@ -187,18 +187,8 @@ class WebChatConsumer(OutlivesTheLayer, AsyncJsonWebsocketConsumer):
         self._guards: set[asyncio.Task[None]] = set()
 
     async def _receive_from_layer(self) -> dict[str, Any]:
-        while True:
-            try:
-                message = await self._layer_receive()
-            except CONNECTION_ERRORS as exc:
-                if being_cancelled():
-                    # The page closed: redis-py turned the read's cancellation into its own
-                    # TimeoutError, which a retry would take for an outage and never end.
-                    raise asyncio.CancelledError from exc
-                await asyncio.sleep(_web_outage.failed(exc))
-                continue
-            _web_outage.recovered()
-            return message
+        # A closed page cancels the read, which redis-py may turn into its own TimeoutError.
+        return await read_through(self._layer_receive, _web_outage, CONNECTION_ERRORS)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

@@ -24,9 +24,11 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from serdabot.redact import redact
+
+T = TypeVar("T")
 
 # Seconds after a recovery during which a new failure is the same outage's tail.
 RELAPSE = 10.0
@@ -152,3 +154,23 @@ async def send_once_more(
         await send(channel, data)
     except connection_errors():
         await send(channel, data)
+
+
+async def read_through(
+    read: Callable[[], Awaitable[T]], outage: Outage, errors: tuple[type[BaseException], ...]
+) -> T:
+    """`read()`, retried with `outage`'s backoff and one line per outage for as long as it
+    raises one of `errors`. A cancellation redis-py turned into an error of its own still
+    ends it: a retry would take it for an outage and never stop."""
+    while True:
+        try:
+            value = await read()
+        except asyncio.CancelledError:
+            raise
+        except errors as exc:
+            if being_cancelled():
+                raise asyncio.CancelledError from exc
+            await asyncio.sleep(outage.failed(exc))
+            continue
+        outage.recovered()
+        return value

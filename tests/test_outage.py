@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
-from serdabot.outage import RELAPSE, Outage
+from serdabot.outage import RELAPSE, Outage, read_through
 
 LOGGER = "tests.outage"
 
@@ -101,3 +102,37 @@ def test_an_announced_outage_logs_only_its_end(
         outage.recovered()
     said = lines(caplog)
     assert len(said) == 1 and "is back after 3.0 s" in said[0], said
+
+
+async def test_read_through_retries_an_outage_and_says_it_once(caplog: pytest.LogCaptureFixture) -> None:
+    failures = [ConnectionError("refused"), ConnectionError("refused")]
+
+    async def read() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "message"
+
+    outage = Outage("reader", "Redis", logging.getLogger(LOGGER), first=0.01, cap=0.01)
+    assert await read_through(read, outage, (ConnectionError,)) == "message"
+    said = lines(caplog)
+    assert len(said) == 2 and "cannot reach Redis" in said[0] and "back after" in said[1]
+
+
+async def test_read_through_ends_when_its_cancellation_comes_back_as_an_error() -> None:
+    # redis-py turns the cancellation of a blocking read into its own TimeoutError.
+    started = asyncio.Event()
+
+    async def read() -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise TimeoutError("read cancelled") from None
+        return "never"
+
+    outage = Outage("reader", "Redis", logging.getLogger(LOGGER))
+    task = asyncio.create_task(read_through(read, outage, (TimeoutError,)))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)

@@ -40,7 +40,7 @@ from chatbridge.events import ChatEvent, Reply
 from chatbridge.sanitize import format_reply, limit_for
 from fallbacks.services import choose_fallback
 from llm.results import ASK_TIMEOUT
-from serdabot.outage import RELAPSE, Outage, being_cancelled, describe
+from serdabot.outage import RELAPSE, Outage, being_cancelled, describe, read_through
 
 log = logging.getLogger("chatbridge.adapters")
 
@@ -230,17 +230,8 @@ class Relay:
         """Route the workers' replies to the outbound queues, until cancelled."""
         outage = Outage(f"{self.platform} replies", "the channel layer", log, first=LAYER_RETRY / 2)
         while True:
-            try:
-                event_id, reply = await self.client.receive()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if being_cancelled():
-                    raise asyncio.CancelledError from exc
-                # The layer hiccuped (Redis restarting, pool exhausted): keep listening.
-                await asyncio.sleep(outage.failed(exc))
-                continue
-            outage.recovered()
+            # Any error: the layer hiccuped (Redis restarting, pool exhausted), keep listening.
+            event_id, reply = await read_through(self.client.receive, outage, (Exception,))
             self.replied(event_id, reply)
 
     def replied(self, event_id: str, reply: Reply | None) -> None:
