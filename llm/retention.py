@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from llm import bucketcache
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent
-from serdabot.database import close_connection
+from serdabot.database import reconnecting
 from serdabot.outage import connection_errors, describe
 
 log = logging.getLogger("llm.retention")
@@ -68,17 +68,21 @@ def prune_history(
     return result
 
 
+def _prune_reconnecting() -> dict[str, int]:
+    with reconnecting():  # after an outage, the next day's (or retry's) prune reconnects
+        return prune_history()
+
+
 async def prune_daily(stop: asyncio.Event, *, interval: float = DAY) -> None:
     """Prune at once, then every `interval` seconds until `stop` is set. For `runbot`."""
     while not stop.is_set():
         wait = interval
         try:
-            deleted = await sync_to_async(prune_history)()
+            deleted = await sync_to_async(_prune_reconnecting)()
         except connection_errors() as exc:
             # An outage, not a bug: one line, and another try within the hour rather than
             # tomorrow (a worker started during an outage would otherwise skip a whole day).
             wait = min(interval, OUTAGE_RETRY)
-            await sync_to_async(close_connection)()  # the next try reconnects
             log.warning(
                 "pruning the history: database unreachable (%s); trying again in %.0f s", describe(exc), wait
             )
