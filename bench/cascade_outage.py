@@ -103,7 +103,7 @@ class NaiveCascade:
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout))
 
     async def complete(self, *, system_prompt: str, prompt: str, **_: Any) -> Any:
-        from llm.results import CascadeResult, TierAttempt
+        from llm.cascade.results import CascadeResult, TierAttempt
 
         started = time.monotonic()
         body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 200}
@@ -240,7 +240,7 @@ async def time_recovery(chat: Chat, within: float) -> float:
 
 
 def base_config(url: str, args: argparse.Namespace, openai_url: str | None = None, **overrides: Any) -> Any:
-    from llm.config import LLMConfig
+    from llm.cascade.config import LLMConfig
 
     values: dict[str, Any] = {
         "endpoint": url,
@@ -260,7 +260,7 @@ def base_config(url: str, args: argparse.Namespace, openai_url: str | None = Non
 
 
 async def started_service(config: Any, redis_url: str = "") -> Any:
-    from llm.service import LLMService
+    from llm.cascade.service import LLMService
 
     service = LLMService(config, redis_url=redis_url)
     if service.budget is not None:
@@ -274,7 +274,7 @@ def forget_shared(service: Any, redis_url: str) -> None:
     """Delete the breaker records and leases this run left in Redis."""
     import redis
 
-    from llm.shared import tier_key
+    from llm.cascade.shared import tier_key
 
     keys = []
     for tier in service.tiers:

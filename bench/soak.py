@@ -56,7 +56,7 @@ sys.path.insert(0, str(benchenv.ROOT))
 import psutil
 from cascade_outage import percentile
 
-from llm.config import LLMConfig
+from llm.cascade.config import LLMConfig
 from tests.fakes.fake_twitch import FakeTwitch, bot_message, chat_message
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
 from tests.faults import PrivateRedis, TcpProxy, proxied_postgres_database

@@ -23,7 +23,7 @@ from chatbridge.runtime import BotRuntime
 from chatbridge.webserver import WebServer
 from chatbridge.worker import ChatWorker, build_worker
 from fallbacks import services as fallbacks
-from llm.retention import prune_daily
+from llm.history.retention import prune_daily
 from serdabot.broadcast import listen
 from serdabot.outage import describe
 from serdabot.tasks import cancel_and_wait

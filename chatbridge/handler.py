@@ -17,7 +17,7 @@ from chatbridge.events import ChatEvent, Reply
 from chatbridge.prompts import DEFAULTS as DEFAULT_PROMPTS
 from chatbridge.sanitize import format_reply, limit_for
 from fallbacks.services import choose_fallback
-from llm.results import ASK_ERROR, CascadeResult
+from llm.cascade.results import ASK_ERROR, CascadeResult
 
 log = logging.getLogger("chatbridge.handler")
 

@@ -16,7 +16,7 @@ from chatbridge.channel_settings import settings_cache
 from chatbridge.handler import Handler
 from chatbridge.prompts import load_prompts
 from fallbacks import services as fallbacks
-from llm.service import LLMService
+from llm.cascade.service import LLMService
 from serdabot.database import database_label, ping
 from serdabot.outage import connection_errors, describe
 from serdabot.tasks import cancel_and_wait

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from llm.config import LLMConfig, config_from, load_config
-from llm.service import LLMService
+from llm.cascade.config import LLMConfig, config_from, load_config
+from llm.cascade.service import LLMService
 
 DEFAULT_MODELS_URL = "http://localhost:1234/v1/models"
 DETECT_TIMEOUT = 2.0

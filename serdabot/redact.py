@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from llm.config import LLMConfig, is_placeholder_key, load_config
+from llm.cascade.config import LLMConfig, is_placeholder_key, load_config
 from serdabot.env import SettingError
 
 MASK = "[redacted]"

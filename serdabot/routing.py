@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from chatbridge.consumers import WebChatConsumer
-from llm.consumers import DashboardConsumer
+from llm.dashboard.consumers import DashboardConsumer
 
 websocket_urlpatterns = [
     path("ws/chat/", WebChatConsumer.as_asgi()),

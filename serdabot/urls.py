@@ -7,5 +7,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("chatbridge.urls")),
     # The LLM availability dashboard is the home page.
-    path("", include("llm.urls")),
+    path("", include("llm.dashboard.urls")),
 ]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from llm.config import load_config
-from llm.history import HistoryRecorder
-from llm.service import LLMService
+from llm.cascade.config import load_config
+from llm.cascade.service import LLMService
+from llm.history.recorder import HistoryRecorder
 from tests.subprocesses import bot_env, manage, migrated_copy
 
 
@@ -54,8 +54,8 @@ def forget_claims() -> None:
     import redis
 
     from chatbridge.claims import KEY_PREFIX
-    from llm.budget import KEY_PREFIX as BUDGET_PREFIX
-    from llm.shared import PREFIX as LLM_PREFIX
+    from llm.cascade.budget import KEY_PREFIX as BUDGET_PREFIX
+    from llm.cascade.shared import PREFIX as LLM_PREFIX
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     keys = [

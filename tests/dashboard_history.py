@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from llm import bucketcache
+from llm.dashboard import bucketcache
 from llm.models import CascadeCall, Probe, TierEvent
 
 HOUR = timedelta(hours=1)

@@ -23,8 +23,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "serdabot.settings")
 django.setup()
 
 from chatbridge.webserver import WebServer  # noqa: E402
-from llm.history import HistoryRecorder  # noqa: E402
-from llm.results import ProbeResult  # noqa: E402
+from llm.cascade.results import ProbeResult  # noqa: E402
+from llm.history.recorder import HistoryRecorder  # noqa: E402
 
 
 async def main(port: int) -> None:

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import models
 
-from llm.config import LLMConfig
-from llm.history import HistoryRecorder
-from llm.service import LLMService
+from llm.cascade.config import LLMConfig
+from llm.cascade.service import LLMService
+from llm.history.recorder import HistoryRecorder
 
 M = TypeVar("M", bound=models.Model)
 

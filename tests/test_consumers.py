@@ -24,8 +24,8 @@ from chatbridge.events import WORKER_CHANNEL, ChatEvent, Reply
 from chatbridge.handler import Handler
 from chatbridge.runtime import BotRuntime
 from chatbridge.worker import build_worker
-from llm.results import TierAttempt
-from llm.service import LLMService
+from llm.cascade.results import TierAttempt
+from llm.cascade.service import LLMService
 from tests.conftest import disabled_llm
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm_helpers import llm_config, service

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from llm import stats
+from llm.dashboard import stats
 from llm.models import BudgetSettings, ModelPrice, TierEvent, Usage
 from tests.dashboard_history import fresh_bucket_cache, staff_client
 from tests.test_dashboard_views import text_of

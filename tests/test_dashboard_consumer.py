@@ -17,9 +17,9 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import connections
 from django.test import Client
 
-from llm.consumers import DashboardConsumer
-from llm.history import DASHBOARD_GROUP, HistoryRecorder
-from llm.results import ProbeResult
+from llm.cascade.results import ProbeResult
+from llm.dashboard.consumers import DashboardConsumer
+from llm.history.recorder import DASHBOARD_GROUP, HistoryRecorder
 from serdabot.asgi import application
 from serdabot.redis_hosts import redis_host
 from tests.faults import PrivateRedis

@@ -16,9 +16,9 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from llm.history import HistoryRecorder
+from llm.cascade.providers import Provider
+from llm.history.recorder import HistoryRecorder
 from llm.models import CascadeCall
-from llm.providers import Provider
 from tests.dashboard_history import HOUR, call, fresh_bucket_cache, outage_history, probe, staff_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_bucket_cache")]

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from llm import stats
-from llm.buckets import Buckets
+from llm.dashboard import stats
+from llm.dashboard.buckets import Buckets
 from tests.dashboard_history import HOUR, call, event, fresh_bucket_cache, outage_history, probe
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_bucket_cache")]

@@ -11,7 +11,7 @@ from chatbridge.events import ChatEvent
 from chatbridge.handler import USAGE, USAGE_INTENT, Handler
 from fallbacks import services
 from fallbacks.models import Phrase
-from llm.results import CascadeResult, TierAttempt
+from llm.cascade.results import CascadeResult, TierAttempt
 from tests.conftest import disabled_llm
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
 from tests.llm_helpers import llm_config, service

@@ -14,7 +14,7 @@ import pytest
 
 from chatbridge import prompts
 from llm import api
-from llm.config import ConfigError
+from llm.cascade.config import ConfigError
 from llm.models import CascadeCall
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
 from tests.llm_helpers import rows

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from llm.breaker import BreakerStore, CircuitBreaker, LocalStore, StateChange
-from llm.shared import RedisStore, SharedRedis
+from llm.cascade.breaker import BreakerStore, CircuitBreaker, LocalStore, StateChange
+from llm.cascade.shared import RedisStore, SharedRedis
 from tests.services import redis_url
 
 

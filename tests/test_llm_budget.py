@@ -21,8 +21,8 @@ from chatbridge import runtime
 from chatbridge.bot import cancel, start_change_listener
 from chatbridge.handler import Handler
 from chatbridge.runtime import BotRuntime
-from llm.budget import REDIS_RETRY, DailyBudget
-from llm.history import HistoryRecorder
+from llm.cascade.budget import REDIS_RETRY, DailyBudget
+from llm.history.recorder import HistoryRecorder
 from llm.models import BudgetSettings, ModelPrice, Usage
 from tests.conftest import disabled_llm
 from tests.llm_helpers import eventually, rows

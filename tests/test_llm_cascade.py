@@ -10,8 +10,8 @@ from datetime import datetime
 
 import pytest
 
+from llm.cascade.service import LLMService
 from llm.models import CascadeCall, TierEvent, Usage
-from llm.service import LLMService
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm_helpers import DEADLINE, MARGIN, TIMEOUT, ask, llm_config, recorder, rows, service
 from tests.subprocesses import closed_endpoint

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.config import ConfigError, LLMConfig, is_placeholder_key, load_config
+from llm.cascade.config import ConfigError, LLMConfig, is_placeholder_key, load_config
 from serdabot.env import SettingError
 from tests.subprocesses import bot_env, manage
 

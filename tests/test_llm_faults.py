@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from llm.cascade.results import CascadeResult
+from llm.cascade.service import LLMService
 from llm.models import CascadeCall, TierEvent
-from llm.results import CascadeResult
-from llm.service import LLMService
 from tests.fakes.openai_server import CONTENT_FAULTS, FAILING_FAULTS, FakeOpenAI
 from tests.llm_helpers import (
     DEADLINE,

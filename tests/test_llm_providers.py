@@ -10,8 +10,8 @@ import httpx2
 import openai
 import pytest
 
-from llm.errors import ProviderError
-from llm.providers import MAX_ANSWER_CHARS, MAX_RETRY_AFTER, Provider, map_error, parse_retry_after
+from llm.cascade.errors import ProviderError
+from llm.cascade.providers import MAX_ANSWER_CHARS, MAX_RETRY_AFTER, Provider, map_error, parse_retry_after
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
 
 

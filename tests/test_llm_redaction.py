@@ -12,12 +12,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from llm.config import load_config
-from llm.history import HistoryRecorder
+from llm.cascade.config import load_config
+from llm.cascade.results import CascadeResult, ProbeResult
+from llm.cascade.service import LLMService
+from llm.history.recorder import HistoryRecorder
 from llm.management.commands.llmstatus import render, status_report
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent
-from llm.results import CascadeResult, ProbeResult
-from llm.service import LLMService
 from serdabot.redact import MASK
 from tests.dashboard_history import HOUR, fresh_bucket_cache, staff_client
 from tests.fakes.openai_server import FakeOpenAI

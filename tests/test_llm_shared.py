@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from llm.config import LLMConfig
+from llm.cascade.config import LLMConfig
+from llm.cascade.results import CascadeResult
+from llm.cascade.service import LLMService
+from llm.cascade.shared import PREFIX
 from llm.models import TierEvent
-from llm.results import CascadeResult
-from llm.service import LLMService
-from llm.shared import PREFIX
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm_helpers import TEST_KEY, ask, eventually, llm_config, recorder, rows
 from tests.services import REDIS_URL, redis_url
@@ -45,7 +45,7 @@ import django
 
 django.setup()
 
-from llm.service import LLMService
+from llm.cascade.service import LLMService
 
 
 async def burst():
@@ -343,7 +343,7 @@ async def test_without_redis_a_service_uses_its_own_state_and_says_so_once(
 def test_a_stale_connection_just_after_redis_returns_is_not_a_second_outage(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llm import shared
+    from llm.cascade import shared
 
     now = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: now[0])  # llm.shared reads time.monotonic()

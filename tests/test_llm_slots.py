@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from llm import slots as slots_module
-from llm.shared import SharedLeases, SharedRedis
-from llm.slots import Slots
+from llm.cascade import slots as slots_module
+from llm.cascade.shared import SharedLeases, SharedRedis
+from llm.cascade.slots import Slots
 from tests.services import redis_url
 
 # Short enough for a quick test, long enough that a loaded machine takes its checks "before the

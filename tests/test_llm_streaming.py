@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from llm.cascade.service import LLMService
+from llm.cascade.slots import STUCK_FLOOR
 from llm.models import CascadeCall, Probe, TierEvent
-from llm.service import LLMService
-from llm.slots import STUCK_FLOOR
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm_helpers import MARGIN, TEST_KEY, TIMEOUT, ask, eventually, llm_config, rows, service
 

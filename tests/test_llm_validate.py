@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm.errors import InvalidAnswer
-from llm.validate import clean_answer, fit
+from llm.cascade.errors import InvalidAnswer
+from llm.cascade.validate import clean_answer, fit
 
 
 def test_it_joins_lines_into_one() -> None:

@@ -13,8 +13,8 @@ from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
+from llm.history.retention import prune_daily, prune_history
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent
-from llm.retention import prune_daily, prune_history
 from tests.dashboard_history import call, event, probe
 from tests.proxied_database import database_away
 
@@ -99,7 +99,7 @@ async def test_the_daily_task_tries_again_soon_after_a_database_outage(
 ) -> None:
     # A worker started while the database is away: one line without a traceback, and the
     # prune runs once it is back, not a day later.
-    monkeypatch.setattr("llm.retention.OUTAGE_RETRY", 0.2)
+    monkeypatch.setattr("llm.history.retention.OUTAGE_RETRY", 0.2)
     now = timezone.now()
     await sync_to_async(old_and_new)(now)
     stop = asyncio.Event()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from llm.config import load_config
+from llm.cascade.config import load_config
 from serdabot import redact as redaction
 from serdabot.redact import MASK, RedactingFilter, redact, register_config_secrets, register_secret
 from tests.subprocesses import bot_env, manage

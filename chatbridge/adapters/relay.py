@@ -39,7 +39,7 @@ from chatbridge.cooldowns import Cooldowns, Ticket
 from chatbridge.events import ChatEvent, Reply
 from chatbridge.sanitize import format_reply, limit_for
 from fallbacks.services import choose_fallback
-from llm.results import ASK_TIMEOUT
+from llm.cascade.results import ASK_TIMEOUT
 from serdabot.outage import RELAPSE, Outage, being_cancelled, describe, read_through
 
 log = logging.getLogger("chatbridge.adapters")
@@ -73,7 +73,7 @@ class Pending:
 
 def guard_defaults() -> tuple[float, str]:
     """The cascade's deadline and the fallback mode, as the workers read them."""
-    from llm.config import load_config
+    from llm.cascade.config import load_config
     from serdabot.env import SettingError
 
     try:

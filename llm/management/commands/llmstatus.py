@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from llm.results import ProbeResult
-from llm.service import LLMService
+from llm.cascade.results import ProbeResult
+from llm.cascade.service import LLMService
 from serdabot.redact import redact, register_config_secrets
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from llm.retention import prune_history, retention_days
+from llm.history.retention import prune_history, retention_days
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-from llm import stats
+from llm.dashboard import stats
 from llm.models import CascadeCall, Probe
 from serdabot.redact import redact
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from channels.layers import InMemoryChannelLayer
 
-from llm.history import DASHBOARD_GROUP, HistoryRecorder
+from llm.cascade.results import CascadeResult, ProbeResult
+from llm.history.recorder import DASHBOARD_GROUP, HistoryRecorder
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent, Usage
-from llm.results import CascadeResult, ProbeResult
 from serdabot import process
 from serdabot.database import DatabaseFile
 from tests.llm_helpers import eventually, rows

@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Max
 from django.utils import timezone
 
-from llm import bucketcache
+from llm.dashboard import bucketcache
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent
 from serdabot.database import reconnecting
 from serdabot.outage import connection_errors, describe

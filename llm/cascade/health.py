@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from llm.cascade import CascadeTier, spent
-from llm.history import HistoryRecorder
-from llm.providers import PROBE_PROMPT
-from llm.results import ProbeResult
-from llm.warmup import WarmUps
+from llm.cascade.cascade import CascadeTier, spent
+from llm.cascade.providers import PROBE_PROMPT
+from llm.cascade.results import ProbeResult
+from llm.cascade.warmup import WarmUps
+from llm.history.recorder import HistoryRecorder
 from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("llm.health")

@@ -28,7 +28,7 @@ from typing import Any, Literal, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
-from llm.breaker import BreakerRecord, LocalStore
+from llm.cascade.breaker import BreakerRecord, LocalStore
 from serdabot.outage import RELAPSE
 
 log = logging.getLogger("llm.shared")

@@ -7,8 +7,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from llm.errors import ProviderError
-from llm.providers import Provider
+from llm.cascade.errors import ProviderError
+from llm.cascade.providers import Provider
 
 log = logging.getLogger("llm.detection")
 

@@ -36,7 +36,7 @@ from llm.models import BudgetSettings, Tier, TierEvent, Usage
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from llm.history import HistoryRecorder
+    from llm.history.recorder import HistoryRecorder
 
 log = logging.getLogger("llm.budget")
 

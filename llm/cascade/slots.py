@@ -26,7 +26,7 @@ import asyncio
 import math
 import time
 
-from llm.shared import SharedLeases
+from llm.cascade.shared import SharedLeases
 
 # Waiters per slot beyond which a message does not even queue: memory stays bounded
 # however fast chat goes.

@@ -17,19 +17,19 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from llm.breaker import BreakerStore, CircuitBreaker, StateChange
-from llm.budget import DailyBudget
-from llm.cascade import Cascade, CascadeTier
-from llm.config import OPENAI_DEFAULT_BASE_URL, LLMConfig, load_config
-from llm.detection import DetectionResult, detect, log_detection
-from llm.health import HealthMonitor
-from llm.history import HistoryRecorder
+from llm.cascade.breaker import BreakerStore, CircuitBreaker, StateChange
+from llm.cascade.budget import DailyBudget
+from llm.cascade.cascade import Cascade, CascadeTier
+from llm.cascade.config import OPENAI_DEFAULT_BASE_URL, LLMConfig, load_config
+from llm.cascade.detection import DetectionResult, detect, log_detection
+from llm.cascade.health import HealthMonitor
+from llm.cascade.providers import Clocks, Provider
+from llm.cascade.results import CascadeResult, ProbeResult
+from llm.cascade.shared import RedisStore, SharedLeases, SharedRedis, tier_key
+from llm.cascade.slots import Slots
+from llm.cascade.warmup import WarmUps
+from llm.history.recorder import HistoryRecorder
 from llm.models import Probe, TierEvent
-from llm.providers import Clocks, Provider
-from llm.results import CascadeResult, ProbeResult
-from llm.shared import RedisStore, SharedLeases, SharedRedis, tier_key
-from llm.slots import Slots
-from llm.warmup import WarmUps
 from serdabot.redact import register_secret
 
 log = logging.getLogger("llm.service")

@@ -13,10 +13,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from llm import charts, export, stats
-from llm.buckets import Buckets
-from llm.config import ConfigError, load_config
-from llm.forms import PRESETS, Span, WindowForm
+from llm.cascade.config import ConfigError, load_config
+from llm.dashboard import charts, export, stats
+from llm.dashboard.buckets import Buckets
+from llm.dashboard.forms import PRESETS, Span, WindowForm
 from llm.models import BootDetection, Tier
 
 BOOT_ROWS = 20

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from django.core.cache import cache
 
-from llm.buckets import WIDTHS, Buckets
+from llm.dashboard.buckets import WIDTHS, Buckets
 
 T = TypeVar("T")
 SETTLE = timedelta(minutes=5)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from llm.errors import InvalidAnswer
+from llm.cascade.errors import InvalidAnswer
 
 ELLIPSIS = "…"
 

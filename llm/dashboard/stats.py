@@ -15,8 +15,8 @@ from django.db.models.expressions import BaseExpression
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from llm import bucketcache
-from llm.buckets import Buckets, EpochBucket
+from llm.dashboard import bucketcache
+from llm.dashboard.buckets import Buckets, EpochBucket
 from llm.models import BudgetSettings, CascadeCall, ModelPrice, Probe, Source, Tier, TierEvent, Usage
 from serdabot.redact import redact
 

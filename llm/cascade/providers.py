@@ -26,8 +26,8 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from llm.errors import InvalidAnswer, ProviderError
-from llm.results import ProbeResult
+from llm.cascade.errors import InvalidAnswer, ProviderError
+from llm.cascade.results import ProbeResult
 from serdabot.redact import redact
 
 log = logging.getLogger("llm.providers")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from llm import views
+from llm.dashboard import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

@@ -13,15 +13,15 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from llm.breaker import LocalStore
-from llm.cascade import spent
-from llm.providers import PROBE_PROMPT, Clocks
-from llm.results import ProbeResult
+from llm.cascade.breaker import LocalStore
+from llm.cascade.cascade import spent
+from llm.cascade.providers import PROBE_PROMPT, Clocks
+from llm.cascade.results import ProbeResult
 from serdabot.tasks import CLEANUP_WITHIN, cancel_and_wait, finish_shielded
 
 if TYPE_CHECKING:
-    from llm.cascade import CascadeTier
-    from llm.history import HistoryRecorder
+    from llm.cascade.cascade import CascadeTier
+    from llm.history.recorder import HistoryRecorder
 
 log = logging.getLogger("llm.warmup")
 

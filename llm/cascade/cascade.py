@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from llm.breaker import SKIP_BY_STATE, SKIP_OPEN, CircuitBreaker
-from llm.errors import ProviderError
-from llm.providers import Clocks, Completion, Provider
-from llm.results import CascadeResult, TierAttempt
-from llm.slots import Slots
-from llm.validate import clean_answer
+from llm.cascade.breaker import SKIP_BY_STATE, SKIP_OPEN, CircuitBreaker
+from llm.cascade.errors import ProviderError
+from llm.cascade.providers import Clocks, Completion, Provider
+from llm.cascade.results import CascadeResult, TierAttempt
+from llm.cascade.slots import Slots
+from llm.cascade.validate import clean_answer
 
 log = logging.getLogger("llm.cascade")
 

@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from llm.buckets import Buckets
+from llm.dashboard.buckets import Buckets
+from llm.dashboard.stats import LatencyPoint, Replies
 from llm.models import Probe, Source
-from llm.stats import LatencyPoint, Replies
 
 HEARTBEAT_SLOTS = 60
 BAR, GAP, BEAT_HEIGHT = 8, 3, 30

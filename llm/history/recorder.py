@@ -38,8 +38,8 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import models, reset_queries, transaction
 
+from llm.cascade.results import CascadeResult, ProbeResult
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent, Usage, WrittenBy
-from llm.results import CascadeResult, ProbeResult
 from serdabot.database import DatabaseFile, close_connection, database_label, is_unreachable, ping
 from serdabot.outage import Outage, describe
 from serdabot.process import identity

@@ -8,7 +8,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from llm.history import DASHBOARD_GROUP
+from llm.history.recorder import DASHBOARD_GROUP
 from serdabot.groups import Membership, layer_name
 from serdabot.outage import Outage
 from serdabot.resilient import OutlivesTheLayer
