@@ -109,6 +109,10 @@ class TierEvent(WrittenBy):
         # The paid tier reached its daily budget: skipped until local midnight.
         BUDGET = "budget", "Daily budget reached"
         NOT_CONFIGURED = "not_configured", "Not configured"
+        # LLM_MODE=disabled, or switched off live (llm.cascade.switches).
+        DISABLED = "disabled", "Disabled"
+        # The streamer paused the LLM (the GPU is busy with a game): chat gets phrases.
+        PAUSED = "paused", "Paused"
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
     tier = models.CharField(max_length=16, choices=Tier.choices)
@@ -122,6 +126,173 @@ class TierEvent(WrittenBy):
 
     def __str__(self) -> str:
         return f"{self.tier} -> {self.state} @ {self.created:%Y-%m-%d %H:%M:%S}"
+
+
+class Scope(models.TextChoices):
+    """Whose rows: the bot's own processes, or console runs (`manage.py chat`)."""
+
+    BOT = "bot", "Bot"
+    CONSOLE = "console", "Console"
+
+
+class Period(WrittenBy):
+    """A span of one tier's time, opened and closed by the history writer from its state changes."""
+
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.BOT)
+    started = models.DateTimeField()
+    ended = models.DateTimeField(null=True, blank=True, help_text="Empty: still ongoing")
+    # The state that opened it (down, cooling, warming, disabled, paused, ...).
+    state = models.CharField(max_length=16, choices=TierEvent.State.choices)
+    cause = models.CharField(max_length=64, blank=True, help_text="Error class when it started")
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-started"]
+
+    @property
+    def ongoing(self) -> bool:
+        return self.ended is None
+
+
+class Incident(Period):
+    """Downtime: a tier that had been up failed, until it answered again."""
+
+    class Meta(Period.Meta):
+        indexes = [
+            # Windows ask "started before the end, and ended after the start (or not yet)".
+            models.Index(fields=["scope", "started"], name="llm_incident_started_idx"),
+            models.Index(fields=["scope", "ended"], name="llm_incident_ended_idx"),
+            models.Index(fields=["tier", "scope", "ended"], name="llm_incident_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier} incident @ {self.started:%Y-%m-%d %H:%M:%S}"
+
+
+class Absence(Period):
+    """Time a tier was not expected to answer: never found, disabled, paused, over budget."""
+
+    class Kind(models.TextChoices):
+        NEVER_FOUND = "never_found", "Never found since configured"
+        DISABLED = "disabled", "Disabled"
+        NOT_CONFIGURED = "not_configured", "Not configured"
+        PAUSED = "paused", "Paused"
+        BUDGET = "budget", "Daily budget reached"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+
+    class Meta(Period.Meta):
+        indexes = [
+            models.Index(fields=["scope", "started"], name="llm_absence_started_idx"),
+            models.Index(fields=["scope", "ended"], name="llm_absence_ended_idx"),
+            models.Index(fields=["tier", "scope", "ended"], name="llm_absence_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier} {self.kind} @ {self.started:%Y-%m-%d %H:%M:%S}"
+
+
+class TierStatus(models.Model):
+    """Each tier's latest state per scope, kept by the history writer: what the page shows now."""
+
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.BOT)
+    state = models.CharField(max_length=16, choices=TierEvent.State.choices)
+    since = models.DateTimeField(help_text="When the tier entered this state")
+    error = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    # Seen up since it was last configured: until then a failure is "never found", not downtime.
+    up_seen = models.BooleanField(default=False)
+    first_seen = models.DateTimeField(help_text="The tier's first recorded state")
+    changed = models.DateTimeField(help_text="The latest state change recorded")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tier", "scope"], name="llm_tierstatus_unique")]
+        verbose_name_plural = "tier statuses"
+
+    def __str__(self) -> str:
+        return f"{self.tier} ({self.scope}): {self.state}"
+
+
+class Rollup(models.Model):
+    """Counts and a latency histogram of one series over one local hour or day.
+
+    Series: "probe" (key: tier; `ok` counts successes, the histogram their latency),
+    "reply" (key: source; end-to-end reply latency) and "first_token" (key: source).
+    The histogram's buckets are `llm.history.histogram.BOUNDS`.
+    """
+
+    class Period(models.TextChoices):
+        HOUR = "hour", "Hour"
+        DAY = "day", "Day"
+
+    class Series(models.TextChoices):
+        PROBE = "probe", "Probe latency"
+        REPLY = "reply", "Reply latency"
+        FIRST_TOKEN = "first_token", "Time to first token"
+
+    period = models.CharField(max_length=8, choices=Period.choices)
+    start = models.DateTimeField(help_text="The local hour's or day's first instant")
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.BOT)
+    series = models.CharField(max_length=16, choices=Series.choices)
+    key = models.CharField(max_length=16)
+    count = models.PositiveIntegerField(default=0)
+    ok = models.PositiveIntegerField(default=0)
+    total_ms = models.FloatField(default=0.0)
+    histogram = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "start", "scope", "series", "key"], name="llm_rollup_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["period", "series", "start"], name="llm_rollup_window_idx")]
+        ordering = ["period", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.start:%Y-%m-%d %H:%M} {self.series}/{self.key}: {self.count}"
+
+
+class LiveSwitches(models.Model):
+    """Switches the streamer flips in the admin, applied by every process within seconds (one row).
+
+    Empty choices follow the environment (LLM_MODE, FALLBACK_MODE), read at start.
+    """
+
+    llm_mode = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=[
+            ("", "As LLM_MODE says"),
+            ("auto", "Auto"),
+            ("enabled", "Enabled"),
+            ("disabled", "Disabled"),
+        ],
+    )
+    paused = models.BooleanField(
+        default=False, help_text="Pause the LLM (the GPU is busy with a game): chat gets phrases meanwhile."
+    )
+    fallback_mode = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=[
+            ("", "As FALLBACK_MODE says"),
+            ("fun", "Fun phrases"),
+            ("silent", "One neutral sentence"),
+            ("minimal", "🤖 only"),
+        ],
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "live switches"
+        verbose_name_plural = "live switches"
+
+    def __str__(self) -> str:
+        return "Live switches"
 
 
 class BootDetection(WrittenBy):
@@ -138,6 +309,7 @@ class BootDetection(WrittenBy):
 
     class Meta:
         ordering = ["-created"]
+        indexes = [models.Index(fields=["role", "created"], name="llm_boot_role_idx")]
 
     def __str__(self) -> str:
         return f"boot {'found' if self.found else 'not found'} @ {self.created:%Y-%m-%d %H:%M:%S}"
@@ -200,3 +372,7 @@ class ModelPrice(models.Model):
 
     def __str__(self) -> str:
         return self.model
+
+
+# The alerts' models live with the code that sends them; imported here so Django registers them.
+from llm.alerts.models import Alert, AlertRules, AlertTarget  # noqa: E402, F401
