@@ -16,6 +16,7 @@ import django_stubs_ext
 
 from serdabot.env import SettingError, env_bool, env_float, env_int, env_list, env_str
 from serdabot.redis_hosts import redis_host
+from serdabot.time_zone import time_zone
 
 # Lets `admin.ModelAdmin[Model]` and friends be written with their type parameters.
 django_stubs_ext.monkeypatch()
@@ -167,7 +168,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_str("TIME_ZONE") or "UTC"
+TIME_ZONE = time_zone(env_str("TIME_ZONE"))
 USE_I18N = True
 USE_TZ = True
 
@@ -248,3 +249,7 @@ HISTORY_STORE_CHAT = env_bool("HISTORY_STORE_CHAT", False)
 HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 90, minimum=1)
 # On SIGTERM, how long in-flight answers and queued replies get to finish before the process closes.
 SHUTDOWN_GRACE = env_float("SHUTDOWN_GRACE", 10.0)
+# Alert targets created at `runbot` start when missing (llm/alerts/seed.py); edited in the admin after.
+ALERT_DISCORD_WEBHOOK_URL = env_str("ALERT_DISCORD_WEBHOOK_URL")
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO")

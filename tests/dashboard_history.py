@@ -8,16 +8,20 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from llm.dashboard import bucketcache
+from django.db import transaction
+
+from llm.history import periods, rollups
 from llm.models import CascadeCall, Probe, TierEvent
 
 HOUR = timedelta(hours=1)
 
 
-@pytest.fixture(autouse=True)
-def fresh_bucket_cache() -> None:
-    # Kept buckets outlive a test's database rows; every test starts without them.
-    bucketcache.clear()
+def written(row: Probe | CascadeCall | TierEvent) -> None:
+    """What the history writer does with each row it saves: roll-ups and periods, in one transaction."""
+    with transaction.atomic():
+        rollups.apply(rollups.Tallies().rows_of([row]))
+        if isinstance(row, TierEvent):
+            periods.apply([row])
 
 
 @pytest.fixture
@@ -30,19 +34,39 @@ def staff_client(db: None) -> Client:
 def probe(
     at: datetime, tier: str = "local", *, ok: bool = True, latency: float | None = 100.0, error: str = ""
 ) -> Probe:
-    return Probe._default_manager.create(
+    row = Probe._default_manager.create(
         created=at, tier=tier, ok=ok, latency_ms=latency if ok else None, error=error if not ok else ""
     )
+    written(row)
+    return row
 
 
-def event(at: datetime, tier: str, state: str, error: str = "") -> TierEvent:
-    return TierEvent._default_manager.create(created=at, tier=tier, state=state, error=error)
+def event(at: datetime, tier: str, state: str, error: str = "", *, role: str = "") -> TierEvent:
+    row = TierEvent._default_manager.create(created=at, tier=tier, state=state, error=error, role=role)
+    written(row)
+    return row
 
 
-def call(at: datetime, source: str, *, platform: str = "twitch", latency: float = 500.0) -> CascadeCall:
-    return CascadeCall._default_manager.create(
-        created=at, platform=platform, intent="ask", source=source, latency_ms=latency
+def call(
+    at: datetime,
+    source: str,
+    *,
+    platform: str = "twitch",
+    latency: float = 500.0,
+    first_token: float | None = None,
+    role: str = "",
+) -> CascadeCall:
+    row = CascadeCall._default_manager.create(
+        created=at,
+        platform=platform,
+        intent="ask",
+        source=source,
+        latency_ms=latency,
+        first_token_ms=first_token,
+        role=role,
     )
+    written(row)
+    return row
 
 
 def outage_history(now: datetime) -> None:

@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from llm.dashboard import stats
 from llm.models import BudgetSettings, ModelPrice, TierEvent, Usage
-from tests.dashboard_history import fresh_bucket_cache, staff_client
+from tests.dashboard_history import event, staff_client
 from tests.test_dashboard_views import text_of
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_bucket_cache")]
-__all__ = ["fresh_bucket_cache", "staff_client"]
+pytestmark = pytest.mark.django_db
+__all__ = ["staff_client"]
 
 
 def local_midnight(now: datetime) -> datetime:
@@ -113,13 +113,13 @@ def test_the_panel_says_when_there_is_no_limit(staff_client: Client, monkeypatch
 
 
 def test_a_tier_over_its_budget_shows_that_state(staff_client: Client) -> None:
-    TierEvent.objects.create(tier="openai", state=TierEvent.State.BUDGET, detail="daily budget reached")
+    event(timezone.now(), "openai", TierEvent.State.BUDGET)
 
     response = staff_client.get("/")
 
     assert response.context["tiers"][1]["state"].label == "Daily budget reached"
     assert (
-        'class="state state-budget" data-state-for="openai">Daily budget reached<'
+        'class="state tone-grey state-budget" data-state-for="openai">Daily budget reached<'
         in response.content.decode()
     )
 

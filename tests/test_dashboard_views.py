@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from chatbridge.models import AdapterState
 from llm.models import BootDetection
-from tests.dashboard_history import HOUR, call, fresh_bucket_cache, outage_history, probe, staff_client
+from tests.dashboard_history import HOUR, call, outage_history, probe, staff_client
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_bucket_cache")]
-__all__ = ["fresh_bucket_cache", "staff_client"]
+pytestmark = pytest.mark.django_db
+__all__ = ["staff_client"]
 
 
 def text_of(html: bytes) -> str:
@@ -103,9 +103,13 @@ def test_it_shows_uptime_and_incident_durations(staff_client: Client) -> None:
 
     local = response.context["tiers"][0]
     assert local["tier"] == "local"
-    assert local["uptime"]["24h"].percent == 75.0
-    assert local["uptime"]["7d"].percent == 60.0
-    assert "75.00 %" in page and "60.00 %" in page
+    # Uptime is time, not probes: 1 h 30 min of downtime in the last 24 h; 4 h 30 min since the
+    # tier was first seen 60 h ago, which is all the 7 days it was expected to answer.
+    assert local["uptime"]["24h"].percent == pytest.approx(100 * (1 - 1.5 / 24), abs=0.001)
+    assert local["uptime"]["7d"].percent == pytest.approx(100 * (1 - 4.5 / 60), abs=0.001)
+    assert abs(local["uptime"]["7d"].expected - 60 * HOUR) < timedelta(seconds=5)
+    assert "93.75 %" in page and "92.50 %" in page
+    assert local["probes"].count == 4 and local["probes"].ok == 3
     # In minutes: the ongoing one grows by the few milliseconds the request takes.
     rows = [
         (r["incident"].tier, r["incident"].ongoing, minutes(r["duration"]), minutes(r["in_window"]))
@@ -116,7 +120,7 @@ def test_it_shows_uptime_and_incident_durations(staff_client: Client) -> None:
     assert "2 h" in page and "30 min" in page and "3 h" in page
     # Downtime inside the window: 2 h ongoing + 30 min + the last hour of the spanning one.
     assert "3 h 30 min of downtime within it" in page
-    assert 'class="state state-down" data-state-for="openai">Down<' in response.content.decode()
+    assert 'class="state tone-down state-down" data-state-for="openai">Down<' in response.content.decode()
 
 
 def test_it_shows_the_heartbeat_with_time_latency_and_error(staff_client: Client) -> None:

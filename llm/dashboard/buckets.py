@@ -1,79 +1,128 @@
-"""Time buckets computed by the database, for charts over any window.
+"""Chart buckets over a window, aligned on local minutes, hours, days and Monday weeks.
 
-Django's Trunc* cannot express "5-minute" or "12-hour" buckets, and on SQLite it calls
-back into Python for every row. Integer division of the Unix time does both in SQL.
+A bucket is whatever lies between two edges: with TIME_ZONE=Europe/Paris a "1 day"
+bucket holds 23 or 25 hours on the days the clocks change, never a gap or an overlap.
+Windows longer than a day get buckets of whole local hours or more, so they can be
+filled from the hourly and daily roll-ups (llm.dashboard.series).
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Func, IntegerField
-from django.db.models.sql.compiler import SQLCompiler
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-# Bucket widths a chart may use, shortest first; the first one giving at most
-# MAX_BUCKETS buckets over the window wins (1 h -> 1 min, 24 h -> 30 min, 30 d -> 12 h).
-WIDTHS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 7 * 86400)
-MAX_BUCKETS = 60
+from llm.history import local_time
 
-
-class EpochBucket(Func):
-    """`floor(unix_time(expression) / seconds)`: the bucket number of a datetime column."""
-
-    output_field = IntegerField()
-
-    def __init__(self, expression: Any, seconds: int) -> None:
-        super().__init__(expression)
-        self.seconds = int(seconds)
-
-    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> Any:
-        sql, params = compiler.compile(self.source_expressions[0])
-        # strftime('%s') is native C in SQLite; integer / integer floors for positive times.
-        return f"(CAST(strftime('%%s', {sql}) AS INTEGER) / {self.seconds})", params
-
-    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> Any:  # type: ignore[override]
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"CAST(FLOOR(EXTRACT(EPOCH FROM {sql}) / {self.seconds}) AS BIGINT)", params
+MAX_BUCKETS = 100
+DAY = timedelta(days=1)
+# (unit, how many): sub-hour steps only for windows of a day or less.
+MINUTE_STEPS = (1, 2, 5, 10, 15, 30)
+HOUR_STEPS = (1, 2, 3, 6, 12)
 
 
 @dataclass(frozen=True, slots=True)
 class Buckets:
-    """Fixed-width buckets covering a window, aligned on multiples of the width.
-
-    Alignment makes a bucket's content independent of the window asked for, so a
-    bucket that is over can be computed once and kept (see llm.bucketcache).
-    """
-
-    start: datetime  # the window asked for; the first bucket may begin a little before
+    start: datetime  # the window asked for; the first bucket may begin before it
     end: datetime
-    seconds: int
+    edges: tuple[datetime, ...]  # len(buckets) + 1 instants, in UTC, the last at or after `end`
+    unit: str  # "minute", "hour", "day" or "week"
+    step: int  # that many units per bucket
 
     @classmethod
     def for_window(cls, start: datetime, end: datetime) -> Buckets:
-        span = (end - start).total_seconds()
-        seconds = next((w for w in WIDTHS if span / w <= MAX_BUCKETS), WIDTHS[-1])
-        return cls(start, end, seconds)
+        span = end - start
+        if span <= DAY:
+            for step in MINUTE_STEPS:
+                if span / timedelta(minutes=step) <= MAX_BUCKETS:
+                    return cls(start, end, _minute_edges(start, end, step), "minute", step)
+        for step in HOUR_STEPS:
+            if span / timedelta(hours=step) <= MAX_BUCKETS:
+                edges = _edges(start, end, _hour_floor(step), _repeat(local_time.next_hour, step))
+                return cls(start, end, edges, "hour", step)
+        if span / DAY <= MAX_BUCKETS:
+            return cls(start, end, _edges(start, end, local_time.day_start, local_time.next_day), "day", 1)
+        return cls(start, end, _edges(start, end, local_time.week_start, local_time.next_week), "week", 1)
 
-    @property
-    def first(self) -> int:
-        return int(self.start.timestamp()) // self.seconds
-
-    @property
-    def last(self) -> int:
-        return (int(self.end.timestamp()) - 1) // self.seconds
+    def __len__(self) -> int:
+        return len(self.edges) - 1
 
     def numbers(self) -> range:
-        return range(self.first, self.last + 1)
-
-    def number_of(self, moment: datetime) -> int:
-        return int(moment.timestamp()) // self.seconds
+        return range(len(self))
 
     def start_of(self, number: int) -> datetime:
-        return datetime.fromtimestamp(number * self.seconds, tz=UTC)
+        return self.edges[number]
+
+    def index_of(self, moment: datetime) -> int:
+        """The bucket holding `moment` (clamped to the first and last)."""
+        found = bisect.bisect_right(self.edges, moment) - 1
+        return min(max(found, 0), len(self) - 1)
 
     @property
-    def width(self) -> timedelta:
-        return timedelta(seconds=self.seconds)
+    def sub_hour(self) -> bool:
+        return self.unit == "minute"
+
+    @property
+    def label(self) -> str:
+        if self.unit == "minute":
+            return ngettext("%(n)d minute", "%(n)d minutes", self.step) % {"n": self.step}
+        if self.unit == "hour":
+            return ngettext("%(n)d hour", "%(n)d hours", self.step) % {"n": self.step}
+        return _("1 day") if self.unit == "day" else _("1 week (from Monday)")
+
+
+def _minute_edges(start: datetime, end: datetime, step: int) -> tuple[datetime, ...]:
+    # Local minutes: shifted by the zone's offset so that 15-minute buckets start at :00, :15...
+    # in every zone, :45 offsets included. A daylight-saving change moves the offset by whole
+    # hours, which keeps every step that divides an hour aligned.
+    seconds = step * 60
+    offset = _offset(start)
+    first = (int(start.timestamp()) + offset) // seconds * seconds - offset
+    edges = []
+    moment = first
+    last = end.timestamp()
+    while True:
+        edges.append(datetime.fromtimestamp(moment, tz=UTC))
+        if moment >= last:
+            break
+        moment += seconds
+    return tuple(edges)
+
+
+def _offset(moment: datetime) -> int:
+    delta = moment.astimezone(local_time.zone()).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+def _hour_floor(step: int) -> Callable[[datetime], datetime]:
+    def floor(moment: datetime) -> datetime:
+        start = local_time.hour_start(moment)
+        hour = start.astimezone(local_time.zone()).hour
+        return start - timedelta(hours=hour % step)
+
+    return floor
+
+
+def _repeat(advance: Callable[[datetime], datetime], times: int) -> Callable[[datetime], datetime]:
+    def step(moment: datetime) -> datetime:
+        for _time in range(times):
+            moment = advance(moment)
+        return moment
+
+    return step
+
+
+def _edges(
+    start: datetime,
+    end: datetime,
+    floor: Callable[[datetime], datetime],
+    advance: Callable[[datetime], datetime],
+) -> tuple[datetime, ...]:
+    edges = [floor(start)]
+    while edges[-1] < end:
+        edges.append(advance(edges[-1]))
+    return tuple(edges)

@@ -7,6 +7,7 @@ Every chart scales to its container (viewBox + width 100%); hover text is an SVG
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
@@ -14,7 +15,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from llm.dashboard.buckets import Buckets
-from llm.dashboard.stats import LatencyPoint, Replies
+from llm.dashboard.series import REPLY, Aggregates, percentiles
 from llm.models import Probe, Source
 
 HEARTBEAT_SLOTS = 60
@@ -65,13 +66,21 @@ def _nice_ceiling(value: float) -> float:
     return float(10 * magnitude)
 
 
+@dataclass(frozen=True, slots=True)
+class LatencyPoint:
+    number: int  # the bucket
+    p50: float
+    p95: float
+    count: int
+
+
 def _slot(buckets: Buckets) -> float:
-    return (WIDTH - LEFT) / max(len(buckets.numbers()), 1)
+    return (WIDTH - LEFT) / max(len(buckets), 1)
 
 
 def _x(buckets: Buckets, number: int) -> float:
     """The middle of a bucket's slot: lines and bars line up."""
-    return LEFT + (number - buckets.first + 0.5) * _slot(buckets)
+    return LEFT + (number + 0.5) * _slot(buckets)
 
 
 def _y(value: float, top: float) -> float:
@@ -88,8 +97,7 @@ def _frame(buckets: Buckets, top: float, unit: str) -> list[str]:
         parts.append(
             f'<text class="axis" x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{value:g}{unit}</text>'
         )
-    span = (buckets.end - buckets.start).total_seconds()
-    fmt = "%H:%M" if span <= 86400 else "%d %b %H:%M"
+    fmt = {"minute": "%H:%M", "hour": "%d/%m %Hh"}.get(buckets.unit, "%d/%m/%Y")
     numbers = buckets.numbers()
     for number, anchor in (
         (numbers[0], "start"),
@@ -111,11 +119,11 @@ def _svg(label: str, parts: Iterable[str]) -> SafeString:
     )
 
 
-def latency(tier: str, buckets: Buckets, points: Sequence[LatencyPoint]) -> SafeString:
-    """p50 and p95 probe latency per bucket; a bucket without probes breaks the lines."""
+def latency(label: str, buckets: Buckets, points: Sequence[LatencyPoint], unit: str = "probes") -> SafeString:
+    """p50 and p95 latency per bucket; a bucket without rows breaks the lines."""
     top = _nice_ceiling(max((p.p95 for p in points), default=0.0))
     parts = _frame(buckets, top, " ms")
-    by_number = {int(p.start.timestamp()) // buckets.seconds: p for p in points}
+    by_number = {p.number: p for p in points}
     for name in ("p95", "p50"):
         path, previous = [], None
         for number in buckets.numbers():
@@ -129,28 +137,46 @@ def latency(tier: str, buckets: Buckets, points: Sequence[LatencyPoint]) -> Safe
             parts.append(f'<path class="line {name}" d="{" ".join(path)}"/>')
     for number, point in sorted(by_number.items()):
         title = (
-            f"{when(point.start, seconds=False)} · p50 {point.p50:.0f} ms · p95 {point.p95:.0f} ms"
-            f" · {point.count} probes"
+            f"{when(buckets.start_of(number), seconds=False)} · p50 {point.p50:.0f} ms"
+            f" · p95 {point.p95:.0f} ms · {point.count} {unit}"
         )
         parts.append(
             f'<circle class="dot" cx="{_x(buckets, number):.1f}" cy="{_y(point.p95, top):.1f}" r="3">'
             f"<title>{escape(title)}</title></circle>"
         )
-    return _svg(f"Latency p50 and p95 of {tier}", parts)
+    return _svg(label, parts)
 
 
-def replies(data: Replies) -> SafeString:
+def latency_points(data: Aggregates, series: str, key: str) -> list[LatencyPoint]:
+    """p50 and p95 per bucket of one series, from its histograms."""
+    points = []
+    for number, tally in sorted(data.cells.get((series, key), {}).items()):
+        p50, p95 = percentiles(tally)
+        if p50 is not None and p95 is not None:
+            points.append(LatencyPoint(number, p50, p95, sum(tally.hist)))
+    return points
+
+
+def reply_counts(data: Aggregates) -> dict[int, dict[str, int]]:
+    """bucket -> source -> replies."""
+    counts: dict[int, dict[str, int]] = {}
+    for source in SOURCES:
+        for number, tally in data.cells.get((REPLY, source.value), {}).items():
+            counts.setdefault(number, {})[source.value] = tally.count
+    return counts
+
+
+def replies(buckets: Buckets, counts: dict[int, dict[str, int]]) -> SafeString:
     """Stacked bars: replies per bucket by source (local at the bottom, fallbacks on top)."""
-    buckets = data.buckets
-    top = _nice_ceiling(max((sum(c.values()) for c in data.counts.values()), default=0))
+    top = _nice_ceiling(max((sum(c.values()) for c in counts.values()), default=0))
     parts = _frame(buckets, top, "")
     width = max(_slot(buckets) - 1, 1)
-    for number, counts in sorted(data.counts.items()):
+    for number, per_source in sorted(counts.items()):
         x = _x(buckets, number) - width / 2
         base = 0
         pieces = []
         for source in SOURCES:
-            n = counts.get(source, 0)
+            n = per_source.get(source, 0)
             if not n:
                 continue
             y, y0 = _y(base + n, top), _y(base, top)
@@ -160,7 +186,7 @@ def replies(data: Replies) -> SafeString:
             )
             base += n
         title = f"{when(buckets.start_of(number), seconds=False)} · " + ", ".join(
-            f"{source}: {counts.get(source, 0)}" for source in SOURCES
+            f"{source}: {per_source.get(source, 0)}" for source in SOURCES
         )
         parts.append(f"<g><title>{escape(title)}</title>{''.join(pieces)}</g>")
     return _svg("Replies by source", parts)

@@ -1,20 +1,26 @@
-"""CSV rows of the history over a window: probes, calls and incidents."""
+"""CSV rows of the history over a window: probes, calls and incidents.
+
+Times are ISO 8601 in TIME_ZONE with their offset (2026-10-25T02:30:00+01:00): a
+spreadsheet sorts them, and the hour repeated when clocks go back stays two hours.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from llm.dashboard import stats
-from llm.models import CascadeCall, Probe
+from llm.dashboard import availability
+from llm.history.scopes import CONSOLE_ROLES
+from llm.models import CascadeCall, Probe, Scope
 from serdabot.redact import redact
 
 Rows = tuple[list[str], Iterable[list[object]]]
-Export = Callable[[datetime, datetime], Rows]
+Export = Callable[[datetime, datetime, tuple[str, ...]], Rows]
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"):
 # an LLM server's error text such as `=HYPERLINK("http://x","y")` would become a live link.
@@ -23,19 +29,23 @@ NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def _iso(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).isoformat() if moment else ""
+    return timezone.localtime(moment).isoformat() if moment else ""
 
 
-def probes(start: datetime, end: datetime) -> Rows:
-    header = ["created_utc", "tier", "kind", "ok", "latency_ms", "error", "detail"]
+def _scoped(query: QuerySet, scopes: tuple[str, ...]) -> QuerySet:  # type: ignore[type-arg]
+    return query if Scope.CONSOLE.value in scopes else query.exclude(role__in=CONSOLE_ROLES)
+
+
+def probes(start: datetime, end: datetime, scopes: tuple[str, ...]) -> Rows:
+    header = ["created", "tier", "kind", "ok", "latency_ms", "error", "detail", "role"]
     query = (
-        Probe._default_manager.filter(created__gte=start, created__lt=end)
+        _scoped(Probe._default_manager.filter(created__gte=start, created__lt=end), scopes)
         .order_by("created", "pk")
-        .values_list("created", "tier", "kind", "ok", "latency_ms", "error", "detail")
+        .values_list("created", "tier", "kind", "ok", "latency_ms", "error", "detail", "role")
     )
 
     def rows() -> Iterator[list[object]]:
-        for created, tier, kind, ok, latency, error, detail in query.iterator(chunk_size=5000):
+        for created, tier, kind, ok, latency, error, detail, role in query.iterator(chunk_size=5000):
             yield [
                 _iso(created),
                 tier,
@@ -45,24 +55,43 @@ def probes(start: datetime, end: datetime) -> Rows:
                 # Redacted when read too: rows stored before redaction existed may hold a key.
                 redact(error),
                 redact(detail),
+                role,
             ]
 
     return header, rows()
 
 
-def calls(start: datetime, end: datetime) -> Rows:
+def calls(start: datetime, end: datetime, scopes: tuple[str, ...]) -> Rows:
     # Chat text and user names stay out of the export even when HISTORY_STORE_CHAT keeps them.
-    header = ["created_utc", "platform", "channel", "intent", "source", "latency_ms", "timed_out", "errors"]
+    header = [
+        "created",
+        "platform",
+        "channel",
+        "intent",
+        "source",
+        "latency_ms",
+        "first_token_ms",
+        "timed_out",
+        "errors",
+    ]
     query = (
-        CascadeCall._default_manager.filter(created__gte=start, created__lt=end)
+        _scoped(CascadeCall._default_manager.filter(created__gte=start, created__lt=end), scopes)
         .order_by("created", "pk")
         .values_list(
-            "created", "platform", "channel", "intent", "source", "latency_ms", "timed_out", "errors"
+            "created",
+            "platform",
+            "channel",
+            "intent",
+            "source",
+            "latency_ms",
+            "first_token_ms",
+            "timed_out",
+            "errors",
         )
     )
 
     def rows() -> Iterator[list[object]]:
-        for created, platform, channel, intent, source, latency, timed_out, errors in query.iterator(
+        for created, platform, channel, intent, source, latency, first, timed_out, errors in query.iterator(
             chunk_size=5000
         ):
             encoded = redact(json.dumps(errors, sort_keys=True)) if errors else ""
@@ -73,6 +102,7 @@ def calls(start: datetime, end: datetime) -> Rows:
                 intent,
                 source,
                 f"{latency:.1f}",
+                "" if first is None else f"{first:.1f}",
                 int(timed_out),
                 encoded,
             ]
@@ -80,18 +110,21 @@ def calls(start: datetime, end: datetime) -> Rows:
     return header, rows()
 
 
-def incidents(start: datetime, end: datetime) -> Rows:
+def incidents(start: datetime, end: datetime, scopes: tuple[str, ...]) -> Rows:
     header = [
         "tier",
-        "start_utc",
-        "end_utc",
+        "start",
+        "end",
         "ongoing",
         "duration_s",
         "downtime_in_window_s",
+        "state",
         "error",
         "detail",
+        "role",
     ]
     now = timezone.now()
+    found = availability.load(start, end, now, scopes).incidents_in(start, end)
     rows = [
         [
             i.tier,
@@ -100,10 +133,12 @@ def incidents(start: datetime, end: datetime) -> Rows:
             int(i.ongoing),
             round(i.duration(now).total_seconds()),
             round(i.overlap(start, end, now).total_seconds()),
-            i.error,  # stats.incidents has redacted both
+            i.state,
+            i.error,  # availability.load has redacted both
             i.detail,
+            i.role,
         ]
-        for i in reversed(stats.incidents(start, end))
+        for i in reversed(found)
     ]
     return header, rows
 
@@ -119,8 +154,8 @@ def neutralise(cell: object) -> object:
 
 
 def _neutralised(export: Export) -> Export:
-    def rows_of(start: datetime, end: datetime) -> Rows:
-        header, rows = export(start, end)
+    def rows_of(start: datetime, end: datetime, scopes: tuple[str, ...]) -> Rows:
+        header, rows = export(start, end, scopes)
         return header, ([neutralise(cell) for cell in row] for row in rows)
 
     return rows_of

@@ -1,126 +1,109 @@
-"""What the dashboard shows, computed in the database.
+"""What the dashboard shows about each tier now, and the OpenAI tier's usage today.
 
-Every function here returns small, already aggregated results: probes and calls are
-counted, bucketed and ranked by SQL, never looped over in Python.
+Windows (uptime, incidents, latency) are read by llm.dashboard.availability and
+llm.dashboard.series; this module holds the rest, each a small query.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Window
-from django.db.models.expressions import BaseExpression
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from llm.dashboard import bucketcache
-from llm.dashboard.buckets import Buckets, EpochBucket
-from llm.models import BudgetSettings, CascadeCall, ModelPrice, Probe, Source, Tier, TierEvent, Usage
+from llm.models import BudgetSettings, ModelPrice, Probe, Tier, TierEvent, TierStatus, Usage
 from serdabot.redact import redact
 
-# Breaker states that mean "this tier is not answering": an incident lasts while the
-# tier stays in one of them, so down -> cooling -> down is a single incident.
-# Warming counts: chat cannot use the tier while its model loads (or hangs).
-BAD_STATES = (TierEvent.State.DOWN, TierEvent.State.COOLING, TierEvent.State.WARMING)
-UPTIME_SPANS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+State = TierEvent.State
+BAD_STATES = frozenset({State.DOWN.value, State.COOLING.value, State.WARMING.value})
+
+LABELS = {
+    "up": _("Up"),
+    "down": _("Down"),
+    "cooling": _("Cooling down"),
+    "warming": _("Warming up"),
+    "budget": _("Daily budget reached"),
+    "not_configured": _("Not configured"),
+    "disabled": _("Disabled"),
+    "paused": _("Paused"),
+    "never_found": _("Not detected"),
+    "unknown": _("No data yet"),
+}
+# One line each: what the streamer can do about a state that is not downtime.
+ADVICE = {
+    ("local", "never_found"): _("LM Studio not detected: start it, or set LLM_MODE=disabled."),
+    ("openai", "never_found"): _(
+        "OpenAI has not answered since it was configured: check OPENAI_API_KEY and OPENAI_BASE_URL."
+    ),
+    ("local", "disabled"): _(
+        "The LLM is switched off (LLM_MODE=disabled, or the live switches in the admin): chat gets phrases."
+    ),
+    ("openai", "disabled"): _(
+        "The LLM is switched off (LLM_MODE=disabled, or the live switches in the admin): chat gets phrases."
+    ),
+    ("openai", "not_configured"): _("No OpenAI key: set OPENAI_API_KEY to add OpenAI to the cascade."),
+    ("local", "not_configured"): _("Not configured."),
+    ("local", "paused"): _("Paused from the admin: chat gets fallback phrases until you resume it."),
+    ("openai", "paused"): _("Paused from the admin: chat gets fallback phrases until you resume it."),
+    ("openai", "budget"): _(
+        "The daily budget is reached: it resets at local midnight, or raise it in the admin."
+    ),
+    ("local", "unknown"): _("Nothing recorded yet: start the bot with `python manage.py runbot`."),
+    ("openai", "unknown"): _("Nothing recorded yet: start the bot with `python manage.py runbot`."),
+}
 
 
 @dataclass(frozen=True, slots=True)
-class Ratio:
-    ok: int
-    total: int
+class TierState:
+    """A tier's state as the page tells it: downtime only for a tier that was up and failed."""
 
-    @property
-    def percent(self) -> float | None:
-        return 100.0 * self.ok / self.total if self.total else None
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentState:
-    state: str  # a TierEvent.State value, or "unknown" when nothing was ever recorded
+    tier: str
+    state: str  # a TierEvent.State value, or "unknown"
     since: datetime | None
     error: str = ""
     detail: str = ""
+    up_seen: bool = True
+
+    @property
+    def shown(self) -> str:
+        """The state shown: a failure before the tier ever answered is "never_found"."""
+        if self.state in BAD_STATES and not self.up_seen:
+            return "never_found"
+        return self.state
 
     @property
     def label(self) -> str:
-        if self.state == "unknown":
-            return "No data yet"
-        return str(TierEvent.State(self.state).label)
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyPoint:
-    start: datetime
-    p50: float
-    p95: float
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    tier: str
-    start: datetime
-    end: datetime | None  # None: still ongoing
-    error: str
-    detail: str
+        return str(LABELS.get(self.shown, self.shown))
 
     @property
-    def ongoing(self) -> bool:
-        return self.end is None
-
-    def duration(self, now: datetime) -> timedelta:
-        return (self.end or now) - self.start
-
-    def overlap(self, start: datetime, end: datetime, now: datetime) -> timedelta:
-        """How much of [start, end) this incident covers (downtime within a window)."""
-        lo, hi = max(self.start, start), min(self.end or now, end)
-        return max(hi - lo, timedelta(0))
-
-
-@dataclass(frozen=True, slots=True)
-class MonthSummary:
-    month: datetime  # first instant of the month, in the current time zone
-    incidents: int
-    downtime: timedelta
-
-
-@dataclass(slots=True)
-class Replies:
-    buckets: Buckets
-    # bucket number -> source -> replies
-    counts: dict[int, dict[str, int]] = field(default_factory=dict)
-    totals: dict[str, int] = field(default_factory=dict)
+    def tone(self) -> str:
+        """up (green), down (red: an incident), warn (cooling, warming) or grey (not downtime)."""
+        shown = self.shown
+        if shown == "up":
+            return "up"
+        if shown == "down":
+            return "down"
+        if shown in ("cooling", "warming"):
+            return "warn"
+        return "grey"
 
     @property
-    def total(self) -> int:
-        return sum(self.totals.values())
-
-    @property
-    def fallback_share(self) -> float | None:
-        return 100.0 * self.totals.get(Source.FALLBACK, 0) / self.total if self.total else None
+    def advice(self) -> str:
+        found = ADVICE.get((self.tier, self.shown))
+        return str(found) if found is not None else ""
 
 
-def uptime(now: datetime) -> dict[str, dict[str, Ratio]]:
-    """Share of successful probes per tier over the last 24 h, 7 d and 30 d.
-
-    One small query per span: on SQLite three plain counts over an index are about
-    twice as fast as one scan with six conditional counts.
-    """
-    result = {tier: {key: Ratio(0, 0) for key in UPTIME_SPANS} for tier in Tier.values}
-    for key, span in UPTIME_SPANS.items():
-        rows = (
-            # Naming the tiers lets SQLite search the covering (tier, created, ok) index.
-            Probe._default_manager.filter(tier__in=Tier.values, created__gte=now - span, created__lte=now)
-            .order_by()
-            .values("tier")
-            .annotate(n=Count("*"), up=Count("pk", filter=Q(ok=True)))
-            .values_list("tier", "n", "up")
+def current_states(scopes: tuple[str, ...]) -> dict[str, TierState]:
+    """Each tier's latest state among the scopes shown (the most recent change wins)."""
+    result = {tier: TierState(tier, "unknown", None) for tier in Tier.values}
+    rows = TierStatus._default_manager.filter(scope__in=scopes).order_by("changed")
+    for row in rows:
+        result[row.tier] = TierState(
+            row.tier, row.state, row.since, redact(row.error), redact(row.detail), row.up_seen
         )
-        for tier, n, up in rows:
-            result.setdefault(tier, {k: Ratio(0, 0) for k in UPTIME_SPANS})[key] = Ratio(up, n)
     return result
 
 
@@ -136,172 +119,6 @@ def heartbeat(tier: str, end: datetime, limit: int = 60) -> list[Probe]:
         # Redacted when read too: rows stored before redaction existed may hold a key.
         probe.error, probe.detail = redact(probe.error), redact(probe.detail)
     return probes
-
-
-def latency(buckets: Buckets, now: datetime) -> dict[str, list[LatencyPoint]]:
-    """p50 and p95 probe latency per tier and bucket (nearest-rank percentiles)."""
-    found = bucketcache.by_bucket("latency", buckets, now, _latency_between)
-    result: dict[str, list[LatencyPoint]] = {tier: [] for tier in Tier.values}
-    for number, per_tier in sorted(found.items()):
-        for tier, (p50, p95, size) in per_tier.items():
-            result.setdefault(tier, []).append(LatencyPoint(buckets.start_of(number), p50, p95, size))
-    return result
-
-
-def _latency_between(
-    seconds: int, start: datetime, end: datetime
-) -> dict[int, dict[str, tuple[float, float, int]]]:
-    """bucket -> tier -> (p50, p95, probes), from the probes in [start, end).
-
-    The rank of each probe within its bucket comes from a window function, and only the
-    rows sitting at the 50th and 95th ranks come back from the database.
-    """
-    bucket = EpochBucket("created", seconds)
-    partition: list[BaseExpression | F] = [F("tier"), bucket]
-    rows = (
-        Probe._default_manager.filter(
-            tier__in=Tier.values, created__gte=start, created__lt=end, ok=True, latency_ms__isnull=False
-        )
-        .order_by()
-        .annotate(
-            bucket=bucket,
-            rank=Window(RowNumber(), partition_by=partition, order_by=[F("latency_ms").asc()]),
-            size=Window(Count("pk"), partition_by=partition),
-        )
-        # Nearest rank: ceil(p * n), written in integer arithmetic both backends share.
-        .filter(Q(rank=(F("size") + 1) / 2) | Q(rank=(F("size") * 95 + 99) / 100))
-        .values_list("tier", "bucket", "rank", "size", "latency_ms")
-    )
-    picked: dict[int, dict[str, dict[str, float]]] = {}
-    for tier, number, rank, size, value in rows:
-        if value is None:  # excluded by the filter; the check narrows the type
-            continue
-        point = picked.setdefault(number, {}).setdefault(tier, {"size": size})
-        if rank == (size + 1) // 2:
-            point["p50"] = value
-        if rank == (size * 95 + 99) // 100:
-            point["p95"] = value
-    return {
-        number: {tier: (p["p50"], p["p95"], int(p["size"])) for tier, p in tiers.items()}
-        for number, tiers in picked.items()
-    }
-
-
-def replies(buckets: Buckets, now: datetime) -> Replies:
-    """Replies per source and bucket for the chart, and exact totals over the window."""
-    result = Replies(buckets)
-    result.counts = bucketcache.by_bucket("replies", buckets, now, _replies_between)
-    totals = (
-        CascadeCall._default_manager.filter(created__gte=buckets.start, created__lt=buckets.end)
-        .order_by()
-        .values("source")
-        .annotate(n=Count("pk"))
-        .values_list("source", "n")
-    )
-    result.totals = dict(totals)
-    return result
-
-
-def _replies_between(seconds: int, start: datetime, end: datetime) -> dict[int, dict[str, int]]:
-    rows = (
-        CascadeCall._default_manager.filter(created__gte=start, created__lt=end)
-        .order_by()
-        .annotate(bucket=EpochBucket("created", seconds))
-        .values("bucket", "source")
-        .annotate(n=Count("pk"))
-        .values_list("bucket", "source", "n")
-    )
-    counts: dict[int, dict[str, int]] = {}
-    for number, source, n in rows:
-        counts.setdefault(number, {})[source] = n
-    return counts
-
-
-def incidents(start: datetime, end: datetime) -> list[Incident]:
-    """Incidents overlapping [start, end), newest first, the ongoing ones included.
-
-    An incident starts at a bad state whose previous event (same tier) was not bad, and
-    ends at the next event that is not bad. Both are correlated subqueries on the
-    (tier, created) index, so events before the window are taken into account.
-    """
-    same_tier = TierEvent._default_manager.filter(tier=OuterRef("tier")).order_by()
-    earlier = Q(created__lt=OuterRef("created")) | Q(created=OuterRef("created"), pk__lt=OuterRef("pk"))
-    later = Q(created__gt=OuterRef("created")) | Q(created=OuterRef("created"), pk__gt=OuterRef("pk"))
-    previous_state = same_tier.filter(earlier).order_by("-created", "-pk").values("state")[:1]
-    recovered = (
-        same_tier.filter(later).exclude(state__in=BAD_STATES).order_by("created", "pk").values("created")[:1]
-    )
-    rows = (
-        TierEvent._default_manager.filter(state__in=BAD_STATES, created__lt=end)
-        .annotate(previous=Subquery(previous_state), ended=Subquery(recovered))
-        .filter(Q(previous__isnull=True) | ~Q(previous__in=BAD_STATES))
-        .filter(Q(ended__isnull=True) | Q(ended__gt=start))
-        .order_by("-created", "-pk")
-        .values_list("tier", "created", "ended", "error", "detail")
-    )
-    return [
-        # Redacted when read too: rows stored before redaction existed may hold a key.
-        Incident(tier, started, _aware(ended), redact(error), redact(detail))
-        for tier, started, ended, error, detail in rows
-    ]
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    # A Subquery annotation of a DateTimeField comes back parsed on both backends;
-    # this keeps the type honest if a backend ever hands back text.
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(value)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
-
-
-def month_starts(now: datetime, months: int) -> list[datetime]:
-    """The first instant of this month and the `months - 1` before it, newest first."""
-    local = timezone.localtime(now)
-    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    result = [first]
-    for _ in range(months - 1):
-        first = (first - timedelta(days=1)).replace(day=1)
-        result.append(first)
-    return result
-
-
-def monthly_summary(now: datetime, months: int = 3) -> list[MonthSummary]:
-    """Incidents and downtime per calendar month, counting each incident in the months it touches."""
-    starts = month_starts(now, months)
-    found = incidents(starts[-1], now)
-    summaries = []
-    month_end = now
-    for month_start in starts:
-        touching = [i for i in found if i.overlap(month_start, month_end, now) > timedelta(0)]
-        downtime = sum((i.overlap(month_start, month_end, now) for i in touching), timedelta(0))
-        summaries.append(MonthSummary(month_start, len(touching), downtime))
-        month_end = month_start
-    return summaries
-
-
-def current_state(tier: str) -> CurrentState:
-    """The tier's state and since when: its latest state change, else its latest probe."""
-    events = TierEvent._default_manager.filter(tier=tier).order_by("-created", "-pk")
-    latest = events.first()
-    if latest is not None:
-        changed = events.exclude(state=latest.state).first()
-        run = TierEvent._default_manager.filter(tier=tier, state=latest.state)
-        if changed is not None:
-            run = run.filter(created__gte=changed.created).exclude(pk=changed.pk)
-        first = run.order_by("created", "pk").first() or latest
-        return CurrentState(latest.state, first.created, redact(latest.error), redact(latest.detail))
-    probes = Probe._default_manager.filter(tier=tier).order_by("-created", "-pk")
-    last = probes.first()
-    if last is None:
-        return CurrentState("unknown", None)
-    flipped = probes.exclude(ok=last.ok).values_list("created", flat=True).first()
-    same = Probe._default_manager.filter(tier=tier, ok=last.ok)
-    if flipped is not None:
-        same = same.filter(created__gt=flipped)
-    since = same.order_by("created").values_list("created", flat=True).first()
-    state = TierEvent.State.UP if last.ok else TierEvent.State.DOWN
-    return CurrentState(state, since, redact(last.error), redact(last.detail))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from llm.alerts.recent import recent_alerts
 from llm.cascade.config import ConfigError, load_config
-from llm.dashboard import charts, export, stats
+from llm.dashboard import availability, charts, export, series, stats
 from llm.dashboard.buckets import Buckets
 from llm.dashboard.forms import PRESETS, Span, WindowForm
-from llm.models import BootDetection, Tier
+from llm.history.scopes import CONSOLE_ROLES
+from llm.history.scopes import scopes as scopes_of
+from llm.models import BootDetection, Source, Tier
 
 BOOT_ROWS = 20
 INCIDENT_ROWS = 100
+UPTIME_SPANS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+TIER_SOURCES = {Tier.LOCAL.value: Source.LOCAL.value, Tier.OPENAI.value: Source.OPENAI.value}
 
 
 def adapter_states() -> list[Any] | None:
@@ -30,20 +36,6 @@ def adapter_states() -> list[Any] | None:
     except LookupError:
         return None
     return list(model.objects.order_by("platform"))
-
-
-def tier_panel(
-    tier: str, span: Span, buckets: Buckets, uptime: dict[str, stats.Ratio], latency: list[stats.LatencyPoint]
-) -> dict[str, Any]:
-    return {
-        "tier": tier,
-        "label": Tier(tier).label,
-        "state": stats.current_state(tier),
-        "uptime": uptime,
-        "heartbeat": charts.heartbeat(tier, stats.heartbeat(tier, span.end)),
-        "latency": charts.latency(str(Tier(tier).label), buckets, latency),
-        "latency_probes": sum(p.count for p in latency),
-    }
 
 
 def env_budget() -> tuple[int | None, int | None]:
@@ -56,34 +48,106 @@ def env_budget() -> tuple[int | None, int | None]:
     return config.openai_daily_requests, config.openai_daily_tokens
 
 
+@dataclass(frozen=True, slots=True)
+class Waited:
+    """What chat waited for the replies of one source in the window."""
+
+    source: str
+    label: str
+    replies: int
+    p50: float | None
+    p95: float | None
+    first_p50: float | None
+    first_p95: float | None
+
+
+def waited(data: series.Aggregates) -> list[Waited]:
+    rows = []
+    for source in charts.SOURCES:
+        reply = data.total(series.REPLY, source.value)
+        first = data.total(series.FIRST_TOKEN, source.value)
+        rows.append(
+            Waited(
+                source.value,
+                str(source.label),
+                reply.count,
+                *series.percentiles(reply),
+                *series.percentiles(first),
+            )
+        )
+    return rows
+
+
+def tier_panel(
+    tier: str,
+    span: Span,
+    buckets: Buckets,
+    data: series.Aggregates,
+    state: stats.TierState,
+    known: availability.Availability,
+) -> dict[str, Any]:
+    label = str(Tier(tier).label)
+    probes = data.total(series.PROBE, tier)
+    source = TIER_SOURCES[tier]
+    reply_points = charts.latency_points(data, series.REPLY, source)
+    probe_points = charts.latency_points(data, series.PROBE, tier)
+    return {
+        "tier": tier,
+        "label": label,
+        "state": state,
+        "uptime": {
+            key: known.uptime(tier, span.end - length, span.end) for key, length in UPTIME_SPANS.items()
+        },
+        "uptime_window": known.uptime(tier, span.start, span.end),
+        "probes": probes,
+        "heartbeat": charts.heartbeat(tier, stats.heartbeat(tier, span.end)),
+        "latency": charts.latency(_("Probe latency of %(tier)s") % {"tier": label}, buckets, probe_points),
+        "latency_probes": sum(p.count for p in probe_points),
+        "reply_latency": charts.latency(
+            _("Reply latency of %(tier)s") % {"tier": label}, buckets, reply_points, unit="replies"
+        ),
+        "reply_count": sum(p.count for p in reply_points),
+    }
+
+
 def dashboard_context(span: Span, now: datetime) -> dict[str, Any]:
     buckets = Buckets.for_window(span.start, span.end)
-    uptime = stats.uptime(now)
-    latency = stats.latency(buckets, now)
-    replies = stats.replies(buckets, now)
-    incidents = stats.incidents(span.start, span.end)
+    scopes = scopes_of(span.console)
+    data = series.aggregate(buckets, scopes)
+    months = availability.month_starts(now, 3)
+    known = availability.load(
+        min(span.start, span.end - max(UPTIME_SPANS.values()), months[-1]), max(span.end, now), now, scopes
+    )
+    states = stats.current_states(scopes)
+    incidents = known.incidents_in(span.start, span.end)
     rows = [
         {"incident": i, "duration": i.duration(now), "in_window": i.overlap(span.start, span.end, now)}
         for i in incidents[:INCIDENT_ROWS]
     ]
+    replies = {source.value: data.total(series.REPLY, source.value).count for source in charts.SOURCES}
+    total_replies = sum(replies.values())
+    boots = BootDetection._default_manager.filter(created__lt=span.end)
+    if not span.console:
+        boots = boots.exclude(role__in=CONSOLE_ROLES)
     return {
         "span": span,
         "now": now,
-        "bucket": buckets.width,
-        "tiers": [tier_panel(t, span, buckets, uptime[t], latency.get(t, [])) for t in Tier.values],
+        "bucket": buckets.label,
+        "tiers": [tier_panel(t, span, buckets, data, states[t], known) for t in Tier.values],
         "incidents": rows,
         "incident_count": len(incidents),
-        "downtime": sum((i.overlap(span.start, span.end, now) for i in incidents), timedelta(0)),
-        "months": stats.monthly_summary(now),
+        "downtime": known.downtime(span.start, span.end),
+        "months": known.months(3),
         "openai_today": stats.openai_today(now, *env_budget()),
-        "replies": replies,
-        "replies_chart": charts.replies(replies),
-        "sources": [(s.value, s.label, replies.totals.get(s, 0)) for s in charts.SOURCES],
-        "boots": list(
-            BootDetection._default_manager.filter(created__lt=span.end).order_by("-created")[:BOOT_ROWS]
-        ),
+        "waited": waited(data),
+        "replies_total": total_replies,
+        "fallback_share": 100.0 * replies[Source.FALLBACK.value] / total_replies if total_replies else None,
+        "replies_chart": charts.replies(buckets, charts.reply_counts(data)),
+        "sources": [(s.value, s.label, replies[s.value]) for s in charts.SOURCES],
+        "boots": list(boots.order_by("-created", "-pk")[:BOOT_ROWS]),
         "adapters": adapter_states(),
-        "time_zone": settings.TIME_ZONE,
+        "alerts": recent_alerts(),
+        "time_zone": timezone.get_current_timezone_name(),
     }
 
 
@@ -103,7 +167,7 @@ def export_csv(request: HttpRequest, kind: str) -> HttpResponse:
     if kind not in export.EXPORTS:
         raise Http404(f"no export named {kind!r}")
     span = WindowForm(request.GET or None).span(timezone.now())
-    header, rows = export.EXPORTS[kind](span.start, span.end)
+    header, rows = export.EXPORTS[kind](span.start, span.end, scopes_of(span.console))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = f"{span.start:%Y%m%dT%H%M}-{span.end:%Y%m%dT%H%M}"
     response["Content-Disposition"] = f'attachment; filename="serdabot-{kind}-{stamp}.csv"'

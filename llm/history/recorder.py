@@ -21,6 +21,10 @@ What the queue keeps when the database cannot keep up or is gone:
   only that row is lost, logged once per kind of row and error.
 - SQLite file deleted or replaced under the process: one error line, then nothing
   is written (a new connection would silently create an empty database).
+
+Each batch also adds its probes and calls to the hourly and daily roll-ups
+(llm.history.rollups) and turns its state changes into incidents and absences
+(llm.history.periods), in the batch's own transaction.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from django.conf import settings
 from django.db import models, reset_queries, transaction
 
 from llm.cascade.results import CascadeResult, ProbeResult
+from llm.history import periods, rollups
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent, Usage, WrittenBy
 from serdabot.database import DatabaseFile, close_connection, database_label, is_unreachable, ping
 from serdabot.outage import Outage, describe
@@ -496,6 +501,9 @@ def _save(batch: list[WrittenBy]) -> list[dict[str, Any]]:
         with transaction.atomic():
             for model, rows in by_model.items():
                 saved.extend(model._default_manager.bulk_create(rows))
+            # In the same transaction: roll-ups and incidents never count a row that was not saved.
+            rollups.apply(rollups.Tallies().rows_of(batch))
+            periods.apply(by_model.get(TierEvent, []))  # type: ignore[arg-type]
     finally:
         # This thread writes for as long as the bot runs: with DEBUG on, Django would keep
         # the text of its last 9,000 queries (megabytes of bulk inserts) in memory.

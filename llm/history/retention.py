@@ -1,5 +1,10 @@
 """History retention: rows older than HISTORY_RETENTION_DAYS are deleted in small batches.
 
+Raw rows (probes, calls, state changes, boot detections) go after
+HISTORY_RETENTION_DAYS. What a year's view reads (roll-ups, incidents, absences) is
+small and kept for SUMMARY_DAYS. Boot detections are also capped at BOOT_KEEP rows:
+every `chat` run adds one.
+
 Batches keep each write transaction short, so the bot recording new rows into the
 same SQLite file never waits long for the lock.
 """
@@ -17,8 +22,7 @@ from django.db import models
 from django.db.models import Max
 from django.utils import timezone
 
-from llm.dashboard import bucketcache
-from llm.models import BootDetection, CascadeCall, Probe, TierEvent
+from llm.models import Absence, BootDetection, CascadeCall, Incident, Probe, Rollup, TierEvent
 from serdabot.database import reconnecting
 from serdabot.outage import connection_errors, describe
 
@@ -28,19 +32,29 @@ BATCH_SIZE = 5000
 DAY = 24 * 3600.0
 OUTAGE_RETRY = 600.0  # seconds before another try when the database was unreachable
 HISTORY_MODELS: tuple[type[models.Model], ...] = (Probe, CascadeCall, TierEvent, BootDetection)
+# Enough for the dashboard's year window and the month before it.
+SUMMARY_DAYS = 400
+BOOT_KEEP = 1000
 
 
 def retention_days() -> int:
     return int(settings.HISTORY_RETENTION_DAYS)
 
 
-def _delete_before(model: type[models.Model], cutoff: datetime, keep: list[int], batch_size: int) -> int:
+def _delete_before(
+    model: type[models.Model],
+    cutoff: datetime,
+    keep: list[int],
+    batch_size: int,
+    *,
+    field: str = "created",
+) -> int:
     deleted = 0
     while True:
         ids = list(
-            model._default_manager.filter(created__lt=cutoff)
+            model._default_manager.filter(**{f"{field}__lt": cutoff})
             .exclude(pk__in=keep)
-            .order_by("created")
+            .order_by(field)
             .values_list("pk", flat=True)[:batch_size]
         )
         if not ids:
@@ -63,8 +77,16 @@ def prune_history(
     for model in HISTORY_MODELS:
         keep = latest_events if model is TierEvent else []
         result[model._meta.model_name or model.__name__] = _delete_before(model, cutoff, keep, batch_size)
-    if any(result.values()):
-        bucketcache.clear()
+    boots = BootDetection._default_manager.order_by("-created", "-pk").values_list("created", flat=True)
+    oldest_kept = boots[BOOT_KEEP - 1 : BOOT_KEEP].first()
+    if oldest_kept is not None:
+        result["bootdetection"] += _delete_before(BootDetection, oldest_kept, [], batch_size)
+    summary_cutoff = (now or timezone.now()) - timedelta(days=max(days, SUMMARY_DAYS))
+    result["rollup"] = _delete_before(Rollup, summary_cutoff, [], batch_size, field="start")
+    for period in (Incident, Absence):
+        # By their end: one still going on (no end) is the tier's present and stays.
+        name = period._meta.model_name or period.__name__
+        result[name] = _delete_before(period, summary_cutoff, [], batch_size, field="ended")
     return result
 
 

@@ -36,3 +36,13 @@ def percent(value: float | None, digits: int = 2) -> str:
     if value < 100 and float(text) >= 100:
         text = f"{100 - 10**-digits:.{digits}f}"
     return f"{text} %"
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    """'—', '850 ms', '1.2 s', '12 s'."""
+    if value is None:
+        return "—"
+    if value < 1000:
+        return f"{value:.0f} ms"
+    return f"{value / 1000:.1f} s" if value < 10_000 else f"{value / 1000:.0f} s"

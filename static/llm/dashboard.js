@@ -12,7 +12,7 @@
   const timeZone = panels.dataset.timeZone || "UTC";
   const STATES = {
     up: "Up", down: "Down", cooling: "Cooling down", warming: "Warming up",
-    budget: "Daily budget reached", not_configured: "Not configured",
+    budget: "Daily budget reached", not_configured: "Not configured", disabled: "Disabled", paused: "Paused",
   };
   const FEED_MAX = 50, REFRESH_DELAY = 2000, REFRESH_MIN_GAP = 10000;
   let socket = null, retryDelay = 1000, everConnected = false, lostAt = null;
@@ -89,13 +89,10 @@
   }
 
   function setState(d) {
+    // Only the server knows whether a failure is downtime (the tier had answered before) or a
+    // tier never found: the badge is redrawn by the refresh this event schedules, not guessed here.
     const badge = panels.querySelector(`[data-state-for="${CSS.escape(d.tier)}"]`);
-    if (badge) {
-      badge.textContent = STATES[d.state] || d.state;
-      badge.className = "state state-" + d.state;
-    }
-    const since = panels.querySelector(`[data-since-for="${CSS.escape(d.tier)}"]`);
-    if (since) since.textContent = `since ${when(d.created)}` + (d.error ? ` · ${d.error}` : "");
+    if (badge) badge.classList.add("updating");
   }
 
   async function refresh() {

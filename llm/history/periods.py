@@ -1,0 +1,166 @@
+"""Incidents and absences as rows, opened and closed by the history writer from state changes.
+
+Each tier's state changes (TierEvent, one stream per tier: see llm.cascade.shared) are
+sorted into three kinds of time, per scope (the bot's processes, or console runs):
+- up: the tier answers;
+- an incident (downtime): the tier had been up since it was configured, then failed
+  (down, cooling after a 429, or warming a model that chat must skip);
+- an absence (not expected to answer): never found since it was configured, disabled,
+  not configured (no OpenAI key), paused, or over its daily budget.
+Consecutive states of one kind are one period: down -> cooling -> down is one incident.
+`TierStatus` remembers each tier's state, so the writer decides in one indexed lookup
+and the page reads the current state in one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from llm.history.scopes import scope_of
+from llm.models import Absence, Incident, TierEvent, TierStatus
+
+State = TierEvent.State
+BAD_STATES = frozenset({State.DOWN.value, State.COOLING.value, State.WARMING.value})
+ABSENT_KINDS = {
+    State.DISABLED.value: Absence.Kind.DISABLED.value,
+    State.NOT_CONFIGURED.value: Absence.Kind.NOT_CONFIGURED.value,
+    State.PAUSED.value: Absence.Kind.PAUSED.value,
+    State.BUDGET.value: Absence.Kind.BUDGET.value,
+}
+# Configured anew: a failure after these is "never found" until the tier answers once.
+RESETS = frozenset({State.DISABLED.value, State.NOT_CONFIGURED.value})
+
+Kind = tuple[str, str]  # ("incident" | "absence" | "up", absence kind)
+
+
+def kind_of(state: str, up_seen: bool) -> Kind:
+    if state in BAD_STATES:
+        return ("incident", "") if up_seen else ("absence", Absence.Kind.NEVER_FOUND.value)
+    if state in ABSENT_KINDS:
+        return "absence", ABSENT_KINDS[state]
+    return "up", ""
+
+
+@dataclass(slots=True)
+class Step:
+    """What one state change does: the tier's new status, and whether a period ends and another begins."""
+
+    status: TierStatus
+    turned: bool  # the kind of time changed: close the open period, open `kind`'s
+    kind: Kind
+
+
+def advance(status: TierStatus | None, event: TierEvent, scope: str) -> Step | None:
+    """The pure rule, shared by the writer and the rebuild. None: a stale change, ignored."""
+    if status is None:
+        status = TierStatus(tier=event.tier, scope=scope, first_seen=event.created, since=event.created)
+        before: Kind = ("none", "")
+    elif event.created < status.changed:
+        # An older change that reached the database late (its writer waited out an outage):
+        # its row is kept, but periods follow the newest state.
+        return None
+    else:
+        before = kind_of(status.state, status.up_seen)
+    if event.state == State.UP:
+        up_seen = True
+    elif event.state in RESETS:
+        up_seen = False
+    else:
+        up_seen = status.up_seen
+    after = kind_of(event.state, up_seen)
+    if before[0] != "none" and status.state != event.state:
+        status.since = event.created
+    status.state = event.state
+    status.error = event.error
+    status.detail = event.detail
+    status.up_seen = up_seen
+    status.changed = event.created
+    return Step(status, after != before, after)
+
+
+def period_for(event: TierEvent, scope: str, kind: Kind) -> Incident | Absence | None:
+    common = {
+        "tier": event.tier,
+        "scope": scope,
+        "started": event.created,
+        "state": event.state,
+        "cause": event.error,
+        "detail": event.detail,
+        "host": event.host,
+        "pid": event.pid,
+        "role": event.role,
+    }
+    if kind[0] == "incident":
+        return Incident(**common)
+    if kind[0] == "absence":
+        return Absence(kind=kind[1], **common)
+    return None
+
+
+def apply(events: Iterable[TierEvent]) -> None:
+    """Open and close periods for these saved state changes (call inside the writer's transaction)."""
+    for event in sorted(events, key=lambda e: (e.created, e.pk or 0)):
+        scope = scope_of(event.role)
+        status = TierStatus._default_manager.select_for_update().filter(tier=event.tier, scope=scope).first()
+        step = advance(status, event, scope)
+        if step is None:
+            continue
+        if step.turned:
+            for model in (Incident, Absence):
+                model._default_manager.filter(tier=event.tier, scope=scope, ended__isnull=True).update(
+                    ended=event.created
+                )
+            period = period_for(event, scope, step.kind)
+            if period is not None:
+                period.save()
+        step.status.save()
+
+
+def rebuild() -> dict[str, int]:
+    """Recompute incidents, absences and statuses from the state changes still kept.
+
+    For history written before periods existed. Periods that began before the oldest
+    state change kept are left alone (state changes are pruned sooner than periods).
+    Worked out in memory and written in one transaction.
+    """
+    events = TierEvent._default_manager.order_by("created", "pk")
+    first = events.values_list("created", flat=True).first()
+    if first is None:
+        return {"events": 0, "incidents": 0, "absences": 0}
+    statuses: dict[tuple[str, str], TierStatus] = {}
+    open_: dict[tuple[str, str], Incident | Absence] = {}
+    periods: list[Incident | Absence] = []
+    count = 0
+    for event in events.iterator(chunk_size=5000):
+        count += 1
+        scope = scope_of(event.role)
+        step = advance(statuses.get((event.tier, scope)), event, scope)
+        if step is None:
+            continue
+        statuses[(event.tier, scope)] = step.status
+        if step.turned:
+            if (ended := open_.pop((event.tier, scope), None)) is not None:
+                ended.ended = event.created
+            if (period := period_for(event, scope, step.kind)) is not None:
+                open_[(event.tier, scope)] = period
+                periods.append(period)
+    incidents = [p for p in periods if isinstance(p, Incident)]
+    absences = [p for p in periods if isinstance(p, Absence)]
+    with transaction.atomic():
+        for model in (Incident, Absence):
+            manager = model._default_manager
+            manager.filter(started__gte=first).delete()
+            # A period that began before the oldest change kept ends where the rebuilt ones begin.
+            manager.filter(ended__isnull=True).update(ended=first)
+        TierStatus._default_manager.all().delete()
+        Incident._default_manager.bulk_create(incidents, batch_size=2000)
+        Absence._default_manager.bulk_create(absences, batch_size=2000)
+        TierStatus._default_manager.bulk_create(statuses.values())
+    return {
+        "events": count,
+        "incidents": len(incidents),
+        "absences": len(absences),
+    }
