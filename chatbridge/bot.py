@@ -23,6 +23,8 @@ from chatbridge.runtime import BotRuntime
 from chatbridge.webserver import WebServer
 from chatbridge.worker import ChatWorker, build_worker
 from fallbacks import services as fallbacks
+from llm.alerts.loop import run_alerts
+from llm.cascade.switches import live_switches
 from llm.history.retention import prune_daily
 from serdabot.broadcast import listen
 from serdabot.outage import describe
@@ -81,14 +83,25 @@ def reload_budget() -> None:
 
 
 def start_change_listener() -> asyncio.Task[None]:
-    """Refresh this process's caches when another process edits phrases, channel settings or the budget."""
-    refreshers = {"fallbacks": fallbacks.warm, "channels": settings_cache.load, "budget": reload_budget}
+    """Refresh this process's caches when another process edits phrases, channel settings, the
+    budget or the live switches."""
+    refreshers = {
+        "fallbacks": fallbacks.warm,
+        "channels": settings_cache.load,
+        "budget": reload_budget,
+        "switches": live_switches.refresh,
+    }
     return asyncio.create_task(listen(refreshers), name="change-listener")
 
 
 def start_pruning(stop: asyncio.Event) -> asyncio.Task[None]:
     """Keep the history within HISTORY_RETENTION_DAYS: once at start, then daily."""
     return asyncio.create_task(prune_daily(stop), name="prune-history")
+
+
+def start_alerts(stop: asyncio.Event) -> asyncio.Task[None]:
+    """Alert the streamer of outages (every bot process runs it; each alert goes out once)."""
+    return asyncio.create_task(run_alerts(stop), name="alerts")
 
 
 def start_worker(worker: ChatWorker | None = None) -> asyncio.Task[None]:
@@ -197,6 +210,8 @@ async def run_bot(
     if adapters and bot is None:
         await warm_phrases()
     tasks += supervise(adapters)
+    if chat_worker is not None or adapters:
+        tasks.append(start_alerts(stop))
     # Workers (handler) and adapters (cooldowns, enabled commands) both cache what the
     # admin edits in another process.
     tasks.append(start_change_listener())

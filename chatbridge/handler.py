@@ -18,6 +18,7 @@ from chatbridge.prompts import DEFAULTS as DEFAULT_PROMPTS
 from chatbridge.sanitize import format_reply, limit_for
 from fallbacks.services import choose_fallback
 from llm.cascade.results import ASK_ERROR, CascadeResult
+from llm.cascade.switches import SwitchWatcher, live_switches
 
 log = logging.getLogger("chatbridge.handler")
 
@@ -49,10 +50,13 @@ class Handler:
         fallback_mode: str = "fun",
         prompts: Mapping[str, str] | None = None,
         channel_settings: ChannelSettingsCache = settings_cache,
+        switches: SwitchWatcher = live_switches,
     ) -> None:
         self.llm = llm
         self.bot_names = tuple(bot_names)
+        # FALLBACK_MODE: what applies while the admin's live switches leave it empty.
         self.fallback_mode = fallback_mode
+        self.switches = switches
         self.prompts = dict(prompts or DEFAULT_PROMPTS)
         # In memory (loaded at start, reloaded on save): no database read per message.
         self.channel_settings = channel_settings
@@ -128,7 +132,8 @@ class Handler:
         tiers: tuple[dict[str, object], ...] = (),
     ) -> Reply:
         """A phrase of `intent`, in the channel's fallback mode (the bot's when it has none)."""
-        mode = self.channel_settings.get(event.platform, event.channel).fallback_mode or self.fallback_mode
+        channel_mode = self.channel_settings.get(event.platform, event.channel).fallback_mode
+        mode = channel_mode or self.switches.fallback_mode(self.fallback_mode)
         fallback = choose_fallback(intent, mode)
         return self._reply(
             event,

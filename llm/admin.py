@@ -1,8 +1,8 @@
 """Admin for the LLM app.
 
 The availability history is read-only: rows are written by the bot, pruned by retention.
-The OpenAI daily budget and the model prices are the streamer's to edit; a saved edit
-reaches every bot process without a restart (llm/signals.py).
+The OpenAI daily budget, the model prices and the live switches are the streamer's to
+edit; a saved edit reaches every bot process without a restart (llm/signals.py).
 """
 
 from __future__ import annotations
@@ -10,9 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.forms import ModelForm
 from django.http import HttpRequest
 
-from llm.models import BootDetection, BudgetSettings, CascadeCall, ModelPrice, Probe, TierEvent, Usage
+from llm.cascade.config import LLMConfig, load_config
+from llm.cascade.switches import Overrides, effective
+from llm.models import (
+    BootDetection,
+    BudgetSettings,
+    CascadeCall,
+    LiveSwitches,
+    ModelPrice,
+    Probe,
+    TierEvent,
+    Usage,
+)
+from serdabot.env import SettingError
 
 
 class HistoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -93,3 +106,79 @@ class ModelPriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("model", "input_per_million", "output_per_million")
     list_editable = ("input_per_million", "output_per_million")
     search_fields = ("model",)
+
+
+def environment() -> LLMConfig | None:
+    """This process's LLM settings (the environment, the YAML file); None when one is bad."""
+    try:
+        return load_config()
+    except SettingError:
+        return None  # the bot refuses to start and its log names the setting: nothing to show here
+
+
+@admin.register(LiveSwitches)
+class LiveSwitchesAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("__str__", "llm_now", "fallback_now", "updated")
+    fields = ("llm_mode", "paused", "fallback_mode", "in_force", "updated")
+    readonly_fields = ("in_force", "updated")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row: every process reads the first one only.
+        return super().has_add_permission(request) and not LiveSwitches._default_manager.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Empty choices and no pause give the environment's values back; no row to delete.
+        return False
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm]:  # type: ignore[type-arg]
+        env = environment()
+        mode = env.mode if env is not None else "unreadable here"
+        fallback = env.fallback_mode if env is not None else "unreadable here"
+        kwargs["help_texts"] = {
+            "llm_mode": (
+                f"Empty: LLM_MODE ({mode} in this process's environment). auto: skip the local LLM "
+                "while it is down; enabled: try it anyway (breakers still apply); disabled: call no model."
+            ),
+            "paused": (
+                "Pause the LLM (the GPU is busy with a game): no model is called, no probe is sent, "
+                "chat gets fallback phrases. Shown as paused, not as downtime."
+            ),
+            "fallback_mode": (
+                f"Empty: FALLBACK_MODE ({fallback} in this process's environment). "
+                "A channel's own fallback mode still wins."
+            ),
+        }
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    @admin.display(description="LLM now")
+    def llm_now(self, obj: LiveSwitches) -> str:
+        env = environment()
+        if env is None:
+            return "-"
+        now = effective(env, Overrides.from_row(obj))
+        return f"{now.off} ({now.why})" if now.off else now.llm_mode
+
+    @admin.display(description="Fallback now")
+    def fallback_now(self, obj: LiveSwitches) -> str:
+        env = environment()
+        return effective(env, Overrides.from_row(obj)).fallback_mode if env is not None else "-"
+
+    @admin.display(description="In force")
+    def in_force(self, obj: LiveSwitches | None) -> str:
+        """The values every bot process applies within seconds of a save (with this process's
+        environment: a bot started with other variables fills the empty choices with its own)."""
+        env = environment()
+        if env is None:
+            return "The LLM settings of this process's environment are not valid: see the bot's log."
+        now = effective(env, Overrides.from_row(obj))
+        llm = f"{now.off}: {now.why}" if now.off else now.llm_mode
+        mode_from = "admin" if now.mode_from_admin else "LLM_MODE"
+        fallback_from = "admin" if obj is not None and obj.fallback_mode else "FALLBACK_MODE"
+        fallback = f"{now.fallback_mode} (from {fallback_from})"
+        return f"LLM: {llm} (mode from {mode_from}) · fallback phrases: {fallback}"
+
+
+# The alerts' admin lives with the alerts; imported here so the admin site registers it.
+from llm.alerts import admin as alerts_admin  # noqa: E402, F401

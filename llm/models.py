@@ -142,6 +142,8 @@ class Period(WrittenBy):
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.BOT)
     started = models.DateTimeField()
     ended = models.DateTimeField(null=True, blank=True, help_text="Empty: still ongoing")
+    # Summed by the database for a window's downtime without converting a date per row.
+    seconds = models.FloatField(null=True, blank=True, help_text="Its length, once it has ended")
     # The state that opened it (down, cooling, warming, disabled, paused, ...).
     state = models.CharField(max_length=16, choices=TierEvent.State.choices)
     cause = models.CharField(max_length=64, blank=True, help_text="Error class when it started")
@@ -162,7 +164,9 @@ class Incident(Period):
     class Meta(Period.Meta):
         indexes = [
             # Windows ask "started before the end, and ended after the start (or not yet)".
-            models.Index(fields=["scope", "started"], name="llm_incident_started_idx"),
+            models.Index(
+                fields=["scope", "started", "ended", "tier", "seconds"], name="llm_incident_started_idx"
+            ),
             models.Index(fields=["scope", "ended"], name="llm_incident_ended_idx"),
             models.Index(fields=["tier", "scope", "ended"], name="llm_incident_open_idx"),
         ]
@@ -185,7 +189,9 @@ class Absence(Period):
 
     class Meta(Period.Meta):
         indexes = [
-            models.Index(fields=["scope", "started"], name="llm_absence_started_idx"),
+            models.Index(
+                fields=["scope", "started", "ended", "tier", "seconds"], name="llm_absence_started_idx"
+            ),
             models.Index(fields=["scope", "ended"], name="llm_absence_ended_idx"),
             models.Index(fields=["tier", "scope", "ended"], name="llm_absence_open_idx"),
         ]

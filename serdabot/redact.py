@@ -193,6 +193,7 @@ class RedactingFilter(logging.Filter):
         register_config_secrets()
         if settings.configured:
             register_secret(settings.SECRET_KEY)
+            register_secret(getattr(settings, "EMAIL_HOST_PASSWORD", ""))
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:

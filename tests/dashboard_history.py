@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
-
 from django.db import transaction
+from django.test import Client
 
 from llm.history import periods, rollups
 from llm.models import CascadeCall, Probe, TierEvent

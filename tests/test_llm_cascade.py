@@ -153,7 +153,13 @@ async def test_disabled_mode_calls_no_model(local: FakeOpenAI, openai: FakeOpenA
 
     assert (result.text, result.source, result.attempted) == (None, "fallback", False)
     assert local.total_requests == openai.total_requests == 0
-    assert llm.states() == {"local": "not_configured", "openai": "not_configured"}
+    # Both tiers are configured: switched off, not "not configured".
+    assert llm.states() == {"local": "disabled", "openai": "disabled"}
+    events = [(e.tier, e.state, e.detail) for e in await rows(TierEvent)]
+    assert events == [
+        ("local", "disabled", "at start: LLM_MODE=disabled"),
+        ("openai", "disabled", "at start: LLM_MODE=disabled"),
+    ]
     [call] = await rows(CascadeCall)
     assert call.source == "fallback"
 

@@ -48,6 +48,8 @@ def test_it_deletes_history_older_than_the_retention_in_batches() -> None:
         "rollup": 0,
         "incident": 0,
         "absence": 0,
+        "alert": 0,
+        "adapteroutage": 0,
     }
     assert (
         Probe._default_manager.count()

@@ -40,6 +40,7 @@ from chatbridge.events import ChatEvent, Reply
 from chatbridge.sanitize import format_reply, limit_for
 from fallbacks.services import choose_fallback
 from llm.cascade.results import ASK_TIMEOUT
+from llm.cascade.switches import SwitchWatcher, live_switches
 from serdabot.outage import RELAPSE, Outage, being_cancelled, describe, read_through
 
 log = logging.getLogger("chatbridge.adapters")
@@ -119,6 +120,7 @@ class Relay:
         recent_ids: RecentIds | None = None,
         guard_after: float | None = None,
         fallback_mode: str | None = None,
+        switches: SwitchWatcher = live_switches,
     ) -> None:
         self.platform = platform
         self.status = status
@@ -140,7 +142,9 @@ class Relay:
             guard_after = deadline + GUARD_MARGIN if guard_after is None else guard_after
             fallback_mode = mode if fallback_mode is None else fallback_mode
         self.guard_after = guard_after
+        # FALLBACK_MODE: what applies while the admin's live switches leave it empty.
         self.fallback_mode = fallback_mode
+        self.switches = switches
         self._pending: OrderedDict[str, Pending] = OrderedDict()
         self._answered_here: OrderedDict[str, None] = OrderedDict()
         self.recent_ids = recent_ids or RecentIds(self.clock.now)
@@ -229,10 +233,13 @@ class Relay:
     async def run(self) -> None:
         """Route the workers' replies to the outbound queues, until cancelled."""
         outage = Outage(f"{self.platform} replies", "the channel layer", log, first=LAYER_RETRY / 2)
-        while True:
-            # Any error: the layer hiccuped (Redis restarting, pool exhausted), keep listening.
-            event_id, reply = await read_through(self.client.receive, outage, (Exception,))
-            self.replied(event_id, reply)
+        # The guard's fallback mode follows the admin's live switches: an adapter-only process
+        # has no LLM service to watch them for it.
+        async with self.switches.watching():
+            while True:
+                # Any error: the layer hiccuped (Redis restarting, pool exhausted), keep listening.
+                event_id, reply = await read_through(self.client.receive, outage, (Exception,))
+                self.replied(event_id, reply)
 
     def replied(self, event_id: str, reply: Reply | None) -> None:
         """A worker's reply (None: it had nothing to say) to an event this relay handed over."""
@@ -265,7 +272,8 @@ class Relay:
             return False
         event, command = pending.event, pending.command
         config = self.settings.get(self.platform, event.channel)
-        fallback = choose_fallback(guard_intent(command), config.fallback_mode or self.fallback_mode)
+        mode = config.fallback_mode or self.switches.fallback_mode(self.fallback_mode)
+        fallback = choose_fallback(guard_intent(command), mode)
         text = format_reply(event.user, fallback.text, limit_for(self.platform))
         self.guarded += 1
         self._answered_here[event_id] = None

@@ -33,7 +33,8 @@ class AlertRules(models.Model):
     """Which events alert (one row; defaults apply until it is saved)."""
 
     down_after = models.PositiveIntegerField(
-        default=60, help_text="Seconds a tier must stay down before an alert goes out"
+        default=60,
+        help_text="Seconds a tier must stay down, or an adapter failing, before an alert goes out",
     )
     on_down = models.BooleanField(default=True, help_text="A tier down longer than the delay above")
     on_back_up = models.BooleanField(default=True, help_text="A tier that was alerted down answers again")
@@ -70,6 +71,8 @@ class Alert(models.Model):
     event = models.CharField(max_length=16, choices=Event.choices)
     # What makes the event one event ("incident:42:down", "budget:2026-12-06", ...): sent once per target.
     key = models.CharField(max_length=200)
+    # The tier ("local", "openai") or the platform ("twitch", "discord") the event is about.
+    about = models.CharField(max_length=32, blank=True)
     subject = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -86,3 +89,30 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.target_id} ({self.status})"
+
+
+class AdapterOutage(models.Model):
+    """A chat adapter failing: from the first time it was seen failing until it connected again.
+
+    `AdapterState` only says what an adapter is doing now. An alert needs the time it
+    started failing, the same in every process that watches it, so that one failing
+    spell is one alert however many processes see it: this row holds that time.
+    """
+
+    platform = models.CharField(max_length=16)
+    started = models.DateTimeField()
+    ended = models.DateTimeField(null=True, blank=True, help_text="Empty: still failing")
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        app_label = "llm"
+        ordering = ["-started"]
+        constraints = [
+            # At most one open spell per platform: two processes opening one at once get the same row.
+            models.UniqueConstraint(
+                fields=["platform"], condition=models.Q(ended__isnull=True), name="llm_adapteroutage_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} failing @ {self.started:%Y-%m-%d %H:%M:%S}"

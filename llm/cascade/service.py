@@ -3,7 +3,8 @@
 It wires the tiers (provider + breaker + slots), boot detection, warm-ups,
 background probes, the paid tier's daily budget and the history recorder, and
 answers `complete()` without ever raising. With `redis_url` (REDIS_URL), breakers and
-in-flight bounds are shared by every worker (`llm.shared`).
+in-flight bounds are shared by every worker (`llm.shared`). The admin's live switches
+(`llm.cascade.switches`) turn the LLM off, pause it or change its mode while it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from llm.cascade.breaker import BreakerStore, CircuitBreaker, StateChange
+from llm.cascade.breaker import BreakerRecord, BreakerState, BreakerStore, CircuitBreaker, StateChange
 from llm.cascade.budget import DailyBudget
 from llm.cascade.cascade import Cascade, CascadeTier
 from llm.cascade.config import OPENAI_DEFAULT_BASE_URL, LLMConfig, load_config
@@ -27,6 +28,7 @@ from llm.cascade.providers import Clocks, Provider
 from llm.cascade.results import CascadeResult, ProbeResult
 from llm.cascade.shared import RedisStore, SharedLeases, SharedRedis, tier_key
 from llm.cascade.slots import Slots
+from llm.cascade.switches import Overrides, Switches, SwitchWatcher, effective, live_switches
 from llm.cascade.warmup import WarmUps
 from llm.history.recorder import HistoryRecorder
 from llm.models import Probe, TierEvent
@@ -35,6 +37,8 @@ from serdabot.redact import register_secret
 log = logging.getLogger("llm.service")
 
 NOT_CONFIGURED = TierEvent.State.NOT_CONFIGURED.value
+# States in which a tier has no error of its own to show.
+_NO_ERROR = frozenset({NOT_CONFIGURED, TierEvent.State.DISABLED.value, TierEvent.State.PAUSED.value})
 
 
 class LLMService:
@@ -46,8 +50,14 @@ class LLMService:
         clock: Callable[[], float] = time.time,
         redis_url: str | None = None,
         today: Callable[[], datetime] = timezone.localtime,
+        switches: SwitchWatcher | None = None,
     ) -> None:
         self.config = config
+        self.switches = live_switches if switches is None else switches
+        # What applies now: the environment's mode under the admin's switches as last read.
+        self.live = effective(config, self.switches.current)
+        self._applying = asyncio.Lock()  # one switch applied at a time, and none once stopping
+        self._watching = False
         self.recorder = recorder if recorder is not None else HistoryRecorder()
         for secret in (config.api_key, config.openai_api_key):
             register_secret(secret)
@@ -63,7 +73,7 @@ class LLMService:
             max_inflight=config.max_inflight_local,
             clock=clock,
         )
-        # Every configured tier, for probes and llmstatus; the cascade uses none when disabled.
+        # Every configured tier, for probes and llmstatus; the cascade uses none while off.
         self.tiers = [self.local]
         self.openai: CascadeTier | None = None
         if config.openai_enabled:
@@ -93,13 +103,13 @@ class LLMService:
         # The local tier keeps its share of the deadline only while OpenAI could still answer.
         self.local.share = config.local_share
         self.cascade = Cascade(
-            [] if config.mode == "disabled" else self.tiers,
+            [] if self.live.off else self.tiers,
             deadline=config.deadline,
             max_tokens=config.max_tokens,
             clocks=Clocks(config.first_token_timeout, config.stall_timeout, config.timeout),
         )
         self.monitor = HealthMonitor(
-            self.cascade.tiers,
+            self.tiers,  # started only while the LLM is on
             interval=config.probe_interval,
             kind=config.probe_kind,
             recorder=self.recorder,
@@ -167,11 +177,22 @@ class LLMService:
         fresh = await self._init_shared()
         if self.budget is not None:
             await self.budget.start()
-        result = await detect(self.local.provider, mode=config.mode, within=config.detect_timeout)
+        # The admin's switches before detection: a paused GPU gets no request at all. The
+        # database down leaves the last values read (the environment's, in a new process).
+        await self.switches.read()
+        live = self.live = effective(config, self.switches.current)
+        self.cascade.tiers = [] if live.off else self.tiers
+        if live.off:
+            result = DetectionResult(
+                live.llm_mode, False, self.local.provider.url, skipped=True, detail=live.why
+            )
+            log.info("%s: no model will be called, fallback phrases only", live.why)
+        else:
+            result = await detect(self.local.provider, mode=live.llm_mode, within=config.detect_timeout)
+            log_detection(result, openai_model=self.openai.provider.model if self.openai else None)
         self.detection = result
-        log_detection(result, openai_model=self.openai.provider.model if self.openai else None)
         self.recorder.record_boot(
-            mode=config.mode,
+            mode=live.off or live.llm_mode,
             found=result.found,
             endpoint=result.endpoint,
             model=result.model,
@@ -192,7 +213,7 @@ class LLMService:
                 ),
                 Probe.Kind.BOOT,
             )
-        if not result.found and config.mode == "auto":
+        if not result.found and not result.skipped and live.llm_mode == "auto":
             # The spec's promise: no network call per message while the LLM is known absent.
             # The "at start" row below says so; a shared record another worker made gets no such
             # row from this one, so the change is recorded as it happens instead.
@@ -201,15 +222,22 @@ class LLMService:
             )
         elif result.found:
             await self._warm_up_at_boot()
-        if self.openai is None and config.mode != "disabled":
+        if self.openai is None and not live.off:
             log.info("[MODEL] no OpenAI key configured: the OpenAI tier is skipped")
         for tier, state in self.states().items():
             # With shared state, only the worker that created a tier's record writes its first
             # state: the dashboard reads one stream per tier, not one per worker.
             # A tier with no shared record (not configured) follows the local tier's record.
             if fresh.get(tier, fresh.get("local", True)):
-                self.recorder.record_tier_event(tier, state, self._last_error(tier, state), "at start")
-        self.monitor.start()
+                detail = f"at start: {live.why}" if state == live.off else "at start"
+                self.recorder.record_tier_event(tier, state, self._last_error(tier, state), detail)
+        if not live.off:
+            self.monitor.start()
+        self.switches.listeners.append(self._switched)
+        self.switches.start()
+        self._watching = True
+        # A change read by another user of the watcher since the read above was not announced here.
+        await self._switched(self.switches.current)
         return result
 
     async def _init_shared(self) -> dict[str, bool]:
@@ -240,6 +268,11 @@ class LLMService:
             await self.local.breaker.begin_warming()
 
     async def stop(self) -> None:
+        if self._watching:
+            async with self._applying:  # a switch being applied ends first: it may start probes
+                self._watching = False
+            self.switches.listeners.remove(self._switched)
+            await self.switches.stop()
         await self.monitor.stop()
         await self.warmups.stop()
         for tier in self.tiers:
@@ -249,6 +282,107 @@ class LLMService:
         if self.shared is not None:
             await self.shared.aclose()
         await self.recorder.stop()
+
+    # -- live switches ----------------------------------------------------------------
+
+    async def _switched(self, overrides: Overrides) -> None:
+        """The admin's row changed (llm.cascade.switches calls this on the event loop)."""
+        async with self._applying:
+            if not self._watching:
+                return  # stopping: nothing may start probes again
+            now = effective(self.config, overrides)
+            before = self.live
+            if now == before:
+                return
+            # Set first: the next message, states() and the breaker listener follow it at once.
+            self.live = now
+            if now.off:
+                await self._switch_off(before, now)
+            elif before.off:
+                await self._switch_on(before, now)
+            elif now.llm_mode != before.llm_mode:
+                await self._follow_mode(now.llm_mode)
+
+    async def _switch_off(self, before: Switches, now: Switches) -> None:
+        # A message already in the cascade finishes; the next one gets a fallback phrase.
+        self.cascade.tiers = []
+        if not before.off:
+            # Nothing may load a paused GPU: no probe, and a warm-up out is called back.
+            await self.monitor.stop()
+            await self.warmups.stop()
+        if (now.off, now.why) == (before.off, before.why):
+            return
+        log.warning("[MODEL] %s: no model is called until it is switched back on", now.why)
+        for tier in self.tiers:
+            self.recorder.record_tier_event(tier.name, now.off, "", now.why)
+
+    async def _switch_on(self, before: Switches, now: Switches) -> None:
+        detail = (
+            "unpaused in the admin" if before.off == TierEvent.State.PAUSED else "switched on in the admin"
+        )
+        log.warning("[MODEL] %s: the LLM is used again (LLM_MODE=%s)", detail, now.llm_mode)
+        # What boot does, again: the LLM may have been closed, or its model unloaded, for the game.
+        found = await self._look_for_local(now.llm_mode, notify=False)
+        if found:
+            await self.warmups.trigger(self.local, skip_meanwhile=False)
+        elif now.llm_mode == "enabled":
+            await self._trial_now()
+        self.cascade.tiers = self.tiers
+        # The history said "paused" (or "disabled") for every tier: now it says what each one is.
+        states = self.states()
+        for tier in self.tiers:
+            state = states[tier.name]
+            self.recorder.record_tier_event(tier.name, state, self._last_error(tier.name, state), detail)
+        self.monitor.start()
+
+    async def _follow_mode(self, mode: str) -> None:
+        """auto <-> enabled while the LLM is on.
+
+        The two differ in what a local tier known down costs chat: auto skips it (boot
+        detection opens its breaker when nothing answers), enabled tries it anyway, breakers
+        still applying. Switching to auto does what auto does at boot: one GET /models, and
+        the breaker opened at once if nothing answers. The breaker has no "try it anyway"
+        state; switching to enabled does the closest real thing it allows (`_trial_now`).
+        """
+        if mode == "auto":
+            await self._look_for_local(mode, notify=True)
+        else:
+            await self._trial_now()
+
+    async def _look_for_local(self, mode: str, *, notify: bool) -> bool:
+        """Boot detection again; in auto mode a local LLM not found is skipped from now on."""
+        result = await detect(self.local.provider, mode=mode, within=self.config.detect_timeout)
+        self.recorder.record_probe(
+            ProbeResult(
+                tier="local",
+                url=result.endpoint,
+                ok=result.found,
+                latency_ms=result.latency_ms,
+                models=result.models,
+                error=result.error,
+                detail=result.detail or (f"model {result.model}" if result.model else ""),
+            ),
+            Probe.Kind.MODELS,
+        )
+        if not result.found and mode == "auto":
+            await self.local.breaker.force_open(result.error or "NotDetected", result.detail, notify=notify)
+        return result.found
+
+    async def _trial_now(self) -> None:
+        """LLM_MODE=enabled: a local tier known down is tried anyway.
+
+        An open breaker lets one trial message through once its cool-down is over; ending
+        the cool-down now makes the next message that trial, with no "up" recorded that no
+        answer proved. A trial that fails opens the breaker again for a full cool-down: the
+        breakers still apply, as LLM_MODE=enabled says.
+        """
+        breaker = self.local.breaker
+
+        def end_cooldown(record: BreakerRecord) -> None:
+            if record.state == BreakerState.OPEN.value:
+                record.opened_at = min(record.opened_at, breaker.clock() - breaker.cooldown)
+
+        await breaker.store.update(end_cooldown)
 
     # -- the hot path -----------------------------------------------------------------
 
@@ -289,26 +423,39 @@ class LLMService:
         ).probe_all(force=True)
 
     def states(self) -> dict[str, str]:
-        """tier -> "up", "down", "cooling" or "not_configured"."""
-        if self.config.mode == "disabled":
-            return {"local": NOT_CONFIGURED, "openai": NOT_CONFIGURED}
-        openai = self.openai.breaker.state if self.openai else NOT_CONFIGURED
-        if openai == "up" and self.budget is not None and self.budget.exhausted:
-            openai = TierEvent.State.BUDGET.value
-        return {"local": self.local.breaker.state, "openai": openai}
+        """tier -> "up", "down", "cooling", "warming", "budget", "disabled", "paused" or
+        "not_configured" (the OpenAI tier without a key, whatever the switches say)."""
+        off = self.live.off
+        if self.openai is None:
+            openai = NOT_CONFIGURED
+        elif off:
+            openai = off
+        else:
+            openai = self.openai.breaker.state
+            if openai == "up" and self.budget is not None and self.budget.exhausted:
+                openai = TierEvent.State.BUDGET.value
+        return {"local": off or self.local.breaker.state, "openai": openai}
 
     def _last_error(self, tier: str, state: str) -> str:
-        if state == NOT_CONFIGURED:
+        if state in _NO_ERROR:
             return ""
         found = next((t for t in self.tiers if t.name == tier), None)
         return found.breaker.last_error if found is not None and state != "up" else ""
 
     def _on_state_change(self, change: StateChange) -> None:
+        if self.live.off:
+            # A call out when the LLM was paused ended since: the history shows the pause (a pause
+            # is not downtime) until the LLM is back on, which records each tier's state then.
+            return
         self.recorder.record_tier_event(change.tier, change.state, change.error, change.detail)
 
     def _on_budget(self, state: str, detail: str) -> None:
+        if self.live.off:
+            return  # as above: switched back on, the budget's state is recorded with the rest
         self.recorder.record_tier_event("openai", state, "Budget" if state != "up" else "", detail)
 
     async def _on_timeout(self, tier: CascadeTier) -> None:
+        if self.live.off:
+            return  # a call out when the LLM was paused: no warm-up may load the GPU now
         # No first token: the model may be loading. One background completion finds out.
         await self.warmups.trigger(tier, skip_meanwhile=True)

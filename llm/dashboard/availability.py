@@ -1,11 +1,16 @@
 """Incidents, downtime and uptime over any window, read from the incident and absence rows.
 
-One query per kind of row, through the (scope, ended) and (scope, started) indexes: the
-rows that overlap the window, however long ago they began. Downtime is the union of the
-incidents' time inside a window, so two processes' overlapping incidents (console runs
-included) are not counted twice. Uptime counts only the time a tier was expected to
-answer: not before its first recorded state, nor while it was never found, disabled,
-unconfigured, paused or over its budget.
+Every figure is a query on the (scope, started, ended, tier, seconds) index: periods
+that lie wholly inside a range are counted and their `seconds` summed by the
+database; only the few that cross one of its ends (at most one per tier and scope
+at each end) come back as rows. So a year's window costs as much as its rows' index
+entries, not their dates. One scope's periods of one tier never overlap; with console
+runs included they may, and downtime is then the union of the rows' time, read in
+Python (a filter the streamer asks for, rarely).
+
+Uptime counts only the time a tier was expected to answer: not before its first
+recorded state, nor while it was never found, disabled, unconfigured, paused or over
+its budget.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Min, Q
+from django.db.models import Min, Q, Sum
 
 from llm.history import local_time
 from llm.models import Absence, Incident, TierStatus
-from serdabot.redact import redact
 
 ZERO = timedelta(0)
+PeriodModel = type[Incident] | type[Absence]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,35 +65,109 @@ class MonthSummary:
     downtime: timedelta
 
 
-@dataclass(slots=True)
+def _overlapping(start: datetime, end: datetime, scopes: tuple[str, ...]) -> Q:
+    return Q(scope__in=scopes, started__lt=end) & (Q(ended__isnull=True) | Q(ended__gt=start))
+
+
 class Availability:
-    """Every incident and absence overlapping [start, end), and each tier's first recorded state."""
+    """Queries over the incident and absence rows of some scopes, as seen at `now`."""
 
-    start: datetime
-    end: datetime
-    now: datetime
-    incidents: list[Period]
-    absences: list[Period]
-    first_seen: dict[str, datetime]
+    def __init__(self, scopes: tuple[str, ...], now: datetime) -> None:
+        self.scopes = scopes
+        self.now = now
+        self._first_seen: dict[str, datetime] | None = None
+        self._cache: dict[tuple[PeriodModel, datetime, datetime], dict[str, timedelta]] = {}
 
-    def incidents_in(self, start: datetime, end: datetime) -> list[Period]:
-        """Newest first."""
-        found = [p for p in self.incidents if p.start < end and (p.end is None or p.end > start)]
-        return sorted(found, key=lambda p: p.start, reverse=True)
+    @property
+    def first_seen(self) -> dict[str, datetime]:
+        if self._first_seen is None:
+            self._first_seen = dict(
+                TierStatus._default_manager.filter(scope__in=self.scopes)
+                .values("tier")
+                .annotate(first=Min("first_seen"))
+                .values_list("tier", "first")
+            )
+        return self._first_seen
+
+    # -- incidents ----------------------------------------------------------------------
+
+    def incidents_in(self, start: datetime, end: datetime, limit: int | None = None) -> list[Period]:
+        """Incidents overlapping [start, end), newest first."""
+        rows = (
+            Incident._default_manager.filter(_overlapping(start, end, self.scopes))
+            .order_by("-started", "-pk")
+            .values_list("tier", "started", "ended", "state", "cause", "detail", "role")
+        )
+        if limit is not None:
+            rows = rows[:limit]
+        return [Period(t, "incident", s, e, st, c, d, r) for t, s, e, st, c, d, r in rows]
+
+    def incident_count(self, start: datetime, end: datetime) -> int:
+        return Incident._default_manager.filter(_overlapping(start, end, self.scopes)).count()
 
     def downtime(self, start: datetime, end: datetime, tier: str | None = None) -> timedelta:
-        return _union(self.incidents, start, end, self.now, tier)
+        """Incident time inside [start, end): of one tier, or summed over the tiers."""
+        per_tier = self._times(Incident, start, end)
+        return per_tier.get(tier, ZERO) if tier is not None else sum(per_tier.values(), ZERO)
+
+    def absent(self, start: datetime, end: datetime, tier: str) -> timedelta:
+        return self._times(Absence, start, end).get(tier, ZERO)
+
+    def _times(self, model: PeriodModel, start: datetime, end: datetime) -> dict[str, timedelta]:
+        """tier -> time its periods cover inside [start, end); computed once per range."""
+        key = (model, start, end)
+        if key not in self._cache:
+            self._cache[key] = self._compute(model, start, end) if start < end else {}
+        return self._cache[key]
+
+    def _compute(self, model: PeriodModel, start: datetime, end: datetime) -> dict[str, timedelta]:
+        manager = model._default_manager
+        if len(self.scopes) > 1:
+            rows = manager.filter(_overlapping(start, end, self.scopes)).order_by()
+            spans: dict[str, list[tuple[datetime, datetime | None]]] = {}
+            for tier, begun, ended in rows.values_list("tier", "started", "ended"):
+                spans.setdefault(tier, []).append((begun, ended))
+            return {tier: union(found, start, end, self.now) for tier, found in spans.items()}
+        mine = manager.filter(scope__in=self.scopes)
+        totals: dict[str, timedelta] = {}
+        inside = (
+            mine.filter(started__gte=start, ended__lte=end)
+            .order_by()
+            .values("tier")
+            .annotate(s=Sum("seconds"))
+            .values_list("tier", "s")
+        )
+        for tier, seconds in inside:
+            totals[tier] = timedelta(seconds=seconds or 0.0)
+        # The few that cross an end, each found through an index: one that began before the
+        # range and ended inside or after it, one still going on, one that ends after it.
+        crossing = (
+            mine.filter(started__lt=start, ended__gt=start),
+            mine.filter(ended__isnull=True, started__lt=end),
+            mine.filter(started__gte=start, started__lt=end, ended__gt=end),
+        )
+        seen: set[int] = set()
+        for query in crossing:
+            for pk, tier, begun, ended in query.order_by().values_list("pk", "tier", "started", "ended"):
+                if pk in seen:
+                    continue
+                seen.add(pk)
+                lo, hi = max(begun, start), min(ended or self.now, end)
+                totals[tier] = totals.get(tier, ZERO) + max(hi - lo, ZERO)
+        return totals
+
+    # -- uptime and months -------------------------------------------------------------
 
     def uptime(self, tier: str, start: datetime, end: datetime) -> Uptime:
         first = self.first_seen.get(tier)
+        end = min(end, self.now)
         if first is None or first >= end:
             return Uptime(None, ZERO, ZERO)
         start = max(start, first)
-        absent = _union(self.absences, start, end, self.now, tier)
-        expected = (end - start) - absent
-        down = min(self.downtime(start, end, tier), expected)
+        expected = (end - start) - self.absent(start, end, tier)
         if expected <= ZERO:
             return Uptime(None, ZERO, ZERO)
+        down = min(self.downtime(start, end, tier), expected)
         return Uptime(100.0 * (1 - down / expected), expected, down)
 
     def months(self, count: int = 3) -> list[MonthSummary]:
@@ -96,22 +175,24 @@ class Availability:
         summaries = []
         month_end = self.now
         for month_start in month_starts(self.now, count):
-            touching = self.incidents_in(month_start, month_end)
-            summaries.append(MonthSummary(month_start, len(touching), self.downtime(month_start, month_end)))
+            summaries.append(
+                MonthSummary(
+                    month_start,
+                    self.incident_count(month_start, month_end),
+                    self.downtime(month_start, month_end),
+                )
+            )
             month_end = month_start
         return summaries
 
 
-def _union(
-    periods: Iterable[Period], start: datetime, end: datetime, now: datetime, tier: str | None
+def union(
+    spans: Iterable[tuple[datetime, datetime | None]], start: datetime, end: datetime, now: datetime
 ) -> timedelta:
-    spans = sorted(
-        (max(p.start, start), min(p.end or now, end))
-        for p in periods
-        if (tier is None or p.tier == tier) and p.start < end and (p.end or now) > start
-    )
+    """The time inside [start, end) that at least one of the spans covers (None: still going on)."""
+    clipped = sorted((max(lo, start), min(hi or now, end)) for lo, hi in spans)
     total, reach = ZERO, start
-    for lo, hi in spans:
+    for lo, hi in clipped:
         lo = max(lo, reach)
         if hi > lo:
             total += hi - lo
@@ -129,30 +210,3 @@ def month_starts(now: datetime, months: int) -> list[datetime]:
         first = local_time.midnight(previous.toordinal())
         result.append(first)
     return result
-
-
-def load(start: datetime, end: datetime, now: datetime, scopes: tuple[str, ...]) -> Availability:
-    overlapping = Q(scope__in=scopes, started__lt=end) & (Q(ended__isnull=True) | Q(ended__gt=start))
-    columns = ("tier", "started", "ended", "state", "cause", "detail", "role")
-    incidents = [
-        # Redacted when read too, as every history text shown: a server's error may quote a key.
-        Period(tier, "incident", begun, ended, state, redact(cause), redact(detail), role)
-        for tier, begun, ended, state, cause, detail, role in Incident._default_manager.filter(overlapping)
-        .order_by()
-        .values_list(*columns)
-    ]
-    absences = [
-        Period(tier, kind, begun, ended, state, cause, detail, role)
-        for tier, kind, begun, ended, state, cause, detail, role in Absence._default_manager.filter(
-            overlapping
-        )
-        .order_by()
-        .values_list("tier", "kind", *columns[1:])
-    ]
-    first_seen = dict(
-        TierStatus._default_manager.filter(scope__in=scopes)
-        .values("tier")
-        .annotate(first=Min("first_seen"))
-        .values_list("tier", "first")
-    )
-    return Availability(start, end, now, incidents, absences, first_seen)

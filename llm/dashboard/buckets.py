@@ -2,8 +2,9 @@
 
 A bucket is whatever lies between two edges: with TIME_ZONE=Europe/Paris a "1 day"
 bucket holds 23 or 25 hours on the days the clocks change, never a gap or an overlap.
-Windows longer than a day get buckets of whole local hours or more, so they can be
-filled from the hourly and daily roll-ups (llm.dashboard.series).
+Windows longer than a day get buckets of whole local hours (up to 8 days) or whole
+days and weeks, so they can be filled from the hourly and daily roll-ups
+(llm.dashboard.series).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ DAY = timedelta(days=1)
 # (unit, how many): sub-hour steps only for windows of a day or less.
 MINUTE_STEPS = (1, 2, 5, 10, 15, 30)
 HOUR_STEPS = (1, 2, 3, 6, 12)
+# Past a week, buckets are whole local days: they come from the daily roll-ups (30 rows per
+# series for 30 days) rather than from 720 hourly ones.
+HOURLY_UP_TO = timedelta(days=8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +44,9 @@ class Buckets:
             for step in MINUTE_STEPS:
                 if span / timedelta(minutes=step) <= MAX_BUCKETS:
                     return cls(start, end, _minute_edges(start, end, step), "minute", step)
-        for step in HOUR_STEPS:
+        for step in HOUR_STEPS if span <= HOURLY_UP_TO else ():
             if span / timedelta(hours=step) <= MAX_BUCKETS:
-                edges = _edges(start, end, _hour_floor(step), _repeat(local_time.next_hour, step))
+                edges = _edges(start, end, _hour_floor(step), _hour_advance(step))
                 return cls(start, end, edges, "hour", step)
         if span / DAY <= MAX_BUCKETS:
             return cls(start, end, _edges(start, end, local_time.day_start, local_time.next_day), "day", 1)
@@ -100,20 +104,27 @@ def _offset(moment: datetime) -> int:
 
 def _hour_floor(step: int) -> Callable[[datetime], datetime]:
     def floor(moment: datetime) -> datetime:
+        # Back one local hour at a time: `hour % step` hours earlier is off the grid on a
+        # clock-change night (03:30 after the skipped hour is 2 hours past midnight, not 3).
         start = local_time.hour_start(moment)
-        hour = start.astimezone(local_time.zone()).hour
-        return start - timedelta(hours=hour % step)
+        while start.astimezone(local_time.zone()).hour % step:
+            start = local_time.hour_start(start - timedelta(minutes=1))
+        return start
 
     return floor
 
 
-def _repeat(advance: Callable[[datetime], datetime], times: int) -> Callable[[datetime], datetime]:
-    def step(moment: datetime) -> datetime:
-        for _time in range(times):
-            moment = advance(moment)
+def _hour_advance(step: int) -> Callable[[datetime], datetime]:
+    # To the next local hour that is a multiple of `step`, not `step` hours later: across a
+    # clock change the latter would shift every later edge off the local grid (12-hour
+    # buckets from 23:00 to 11:00, no edge at midnight). That bucket holds one hour more or less.
+    def advance(moment: datetime) -> datetime:
+        moment = local_time.next_hour(moment)
+        while moment.astimezone(local_time.zone()).hour % step:
+            moment = local_time.next_hour(moment)
         return moment
 
-    return step
+    return advance
 
 
 def _edges(

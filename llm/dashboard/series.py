@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db.models import Count, F, IntegerField, QuerySet, Sum
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, F, IntegerField, QuerySet, Sum, Value
 
 from llm.dashboard.buckets import Buckets
 from llm.dashboard.epoch import EpochBucket
@@ -101,13 +100,13 @@ def _raw(result: Aggregates, start: datetime, end: datetime, scopes: tuple[str, 
     buckets = result.buckets
     if buckets.sub_hour:
         seconds, offset = buckets.step * 60, _offset(start)
-        bucket: EpochBucket | RawSQL = EpochBucket(F("created"), seconds, offset)
+        bucket: EpochBucket | Value = EpochBucket(F("created"), seconds, offset)
 
         def number_of(value: int) -> int:
             return buckets.index_of(datetime.fromtimestamp(value * seconds - offset, tz=UTC))
     else:
         # The piece lies inside one bucket: whole local hours or more.
-        bucket = RawSQL("0", [], output_field=IntegerField())
+        bucket = Value(0, output_field=IntegerField())  # a constant: Django leaves it out of GROUP BY
         fixed = buckets.index_of(start)
 
         def number_of(value: int) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from llm.dashboard.forms import PRESETS, Span, WindowForm
 from llm.history.scopes import CONSOLE_ROLES
 from llm.history.scopes import scopes as scopes_of
 from llm.models import BootDetection, Source, Tier
+from serdabot.redact import redact
 
 BOOT_ROWS = 20
 INCIDENT_ROWS = 100
@@ -59,6 +60,10 @@ class Waited:
     p95: float | None
     first_p50: float | None
     first_p95: float | None
+
+
+def redacted(period: availability.Period) -> availability.Period:
+    return replace(period, error=redact(period.error), detail=redact(period.detail))
 
 
 def waited(data: series.Aggregates) -> list[Waited]:
@@ -114,15 +119,12 @@ def dashboard_context(span: Span, now: datetime) -> dict[str, Any]:
     buckets = Buckets.for_window(span.start, span.end)
     scopes = scopes_of(span.console)
     data = series.aggregate(buckets, scopes)
-    months = availability.month_starts(now, 3)
-    known = availability.load(
-        min(span.start, span.end - max(UPTIME_SPANS.values()), months[-1]), max(span.end, now), now, scopes
-    )
+    known = availability.Availability(scopes, now)
     states = stats.current_states(scopes)
-    incidents = known.incidents_in(span.start, span.end)
     rows = [
         {"incident": i, "duration": i.duration(now), "in_window": i.overlap(span.start, span.end, now)}
-        for i in incidents[:INCIDENT_ROWS]
+        # Redacted when read, as every history text shown: a server's error may quote a key.
+        for i in (redacted(p) for p in known.incidents_in(span.start, span.end, limit=INCIDENT_ROWS))
     ]
     replies = {source.value: data.total(series.REPLY, source.value).count for source in charts.SOURCES}
     total_replies = sum(replies.values())
@@ -135,7 +137,7 @@ def dashboard_context(span: Span, now: datetime) -> dict[str, Any]:
         "bucket": buckets.label,
         "tiers": [tier_panel(t, span, buckets, data, states[t], known) for t in Tier.values],
         "incidents": rows,
-        "incident_count": len(incidents),
+        "incident_count": known.incident_count(span.start, span.end),
         "downtime": known.downtime(span.start, span.end),
         "months": known.months(3),
         "openai_today": stats.openai_today(now, *env_budget()),

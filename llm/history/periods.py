@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 
@@ -109,14 +110,24 @@ def apply(events: Iterable[TierEvent]) -> None:
         if step is None:
             continue
         if step.turned:
-            for model in (Incident, Absence):
-                model._default_manager.filter(tier=event.tier, scope=scope, ended__isnull=True).update(
-                    ended=event.created
-                )
+            close_open(event.tier, scope, event.created)
             period = period_for(event, scope, step.kind)
             if period is not None:
                 period.save()
         step.status.save()
+
+
+def close_open(tier: str, scope: str, at: datetime) -> None:
+    """End the tier's open period(s) at `at` (one, unless two processes raced on an older version)."""
+    for model in (Incident, Absence):
+        for period in model._default_manager.filter(tier=tier, scope=scope, ended__isnull=True):
+            end(period, at)
+            period.save(update_fields=["ended", "seconds"])
+
+
+def end(period: Incident | Absence, at: datetime) -> None:
+    period.ended = max(at, period.started)
+    period.seconds = (period.ended - period.started).total_seconds()
 
 
 def rebuild() -> dict[str, int]:
@@ -143,7 +154,7 @@ def rebuild() -> dict[str, int]:
         statuses[(event.tier, scope)] = step.status
         if step.turned:
             if (ended := open_.pop((event.tier, scope), None)) is not None:
-                ended.ended = event.created
+                end(ended, event.created)
             if (period := period_for(event, scope, step.kind)) is not None:
                 open_[(event.tier, scope)] = period
                 periods.append(period)
@@ -153,8 +164,9 @@ def rebuild() -> dict[str, int]:
         for model in (Incident, Absence):
             manager = model._default_manager
             manager.filter(started__gte=first).delete()
-            # A period that began before the oldest change kept ends where the rebuilt ones begin.
-            manager.filter(ended__isnull=True).update(ended=first)
+        # A period that began before the oldest change kept ends where the rebuilt ones begin.
+        for tier, scope in statuses:
+            close_open(tier, scope, first)
         TierStatus._default_manager.all().delete()
         Incident._default_manager.bulk_create(incidents, batch_size=2000)
         Absence._default_manager.bulk_create(absences, batch_size=2000)

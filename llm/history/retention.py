@@ -22,6 +22,7 @@ from django.db import models
 from django.db.models import Max
 from django.utils import timezone
 
+from llm.alerts.models import AdapterOutage, Alert
 from llm.models import Absence, BootDetection, CascadeCall, Incident, Probe, Rollup, TierEvent
 from serdabot.database import reconnecting
 from serdabot.outage import connection_errors, describe
@@ -83,7 +84,8 @@ def prune_history(
         result["bootdetection"] += _delete_before(BootDetection, oldest_kept, [], batch_size)
     summary_cutoff = (now or timezone.now()) - timedelta(days=max(days, SUMMARY_DAYS))
     result["rollup"] = _delete_before(Rollup, summary_cutoff, [], batch_size, field="start")
-    for period in (Incident, Absence):
+    result["alert"] = _delete_before(Alert, summary_cutoff, [], batch_size)
+    for period in (Incident, Absence, AdapterOutage):
         # By their end: one still going on (no end) is the tier's present and stays.
         name = period._meta.model_name or period.__name__
         result[name] = _delete_before(period, summary_cutoff, [], batch_size, field="ended")

@@ -93,12 +93,14 @@ def apply(tallies: Tallies) -> None:
     if not tallies.rows:
         return
     manager = Rollup._default_manager
+    # In one order everywhere: two writers inserting the same new hours never wait on each other crosswise.
+    keys = sorted(tallies.rows)
     manager.bulk_create(
-        [Rollup(period=p, start=s, scope=sc, series=se, key=k) for p, s, sc, se, k in tallies.rows],
+        [Rollup(period=p, start=s, scope=sc, series=se, key=k) for p, s, sc, se, k in keys],
         ignore_conflicts=True,
     )
     match = Q()
-    for period, start, scope, series, key in tallies.rows:
+    for period, start, scope, series, key in keys:
         match |= Q(period=period, start=start, scope=scope, series=series, key=key)
     found = list(manager.select_for_update().filter(match).order_by("pk"))
     for row in found:

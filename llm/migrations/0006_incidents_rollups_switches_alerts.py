@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ('scope', models.CharField(choices=[('bot', 'Bot'), ('console', 'Console')], default='bot', max_length=16)),
                 ('started', models.DateTimeField()),
                 ('ended', models.DateTimeField(blank=True, help_text='Empty: still ongoing', null=True)),
+                ('seconds', models.FloatField(blank=True, help_text='Its length, once it has ended', null=True)),
                 ('state', models.CharField(choices=[('up', 'Up'), ('down', 'Down'), ('cooling', 'Cooling down'), ('warming', 'Warming up'), ('budget', 'Daily budget reached'), ('not_configured', 'Not configured'), ('disabled', 'Disabled'), ('paused', 'Paused')], max_length=16)),
                 ('cause', models.CharField(blank=True, help_text='Error class when it started', max_length=64)),
                 ('detail', models.CharField(blank=True, max_length=300)),
@@ -93,6 +94,7 @@ class Migration(migrations.Migration):
                 ('scope', models.CharField(choices=[('bot', 'Bot'), ('console', 'Console')], default='bot', max_length=16)),
                 ('started', models.DateTimeField()),
                 ('ended', models.DateTimeField(blank=True, help_text='Empty: still ongoing', null=True)),
+                ('seconds', models.FloatField(blank=True, help_text='Its length, once it has ended', null=True)),
                 ('state', models.CharField(choices=[('up', 'Up'), ('down', 'Down'), ('cooling', 'Cooling down'), ('warming', 'Warming up'), ('budget', 'Daily budget reached'), ('not_configured', 'Not configured'), ('disabled', 'Disabled'), ('paused', 'Paused')], max_length=16)),
                 ('cause', models.CharField(blank=True, help_text='Error class when it started', max_length=64)),
                 ('detail', models.CharField(blank=True, max_length=300)),
@@ -163,7 +165,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='absence',
-            index=models.Index(fields=['scope', 'started'], name='llm_absence_started_idx'),
+            index=models.Index(fields=["scope", "started", "ended", "tier", "seconds"], name='llm_absence_started_idx'),
         ),
         migrations.AddIndex(
             model_name='absence',
@@ -180,7 +182,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='incident',
-            index=models.Index(fields=['scope', 'started'], name='llm_incident_started_idx'),
+            index=models.Index(fields=["scope", "started", "ended", "tier", "seconds"], name='llm_incident_started_idx'),
         ),
         migrations.AddIndex(
             model_name='incident',

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatbridge.bot import ALL_PLATFORMS, PendingMigrations, check_migrations, run_bot
+from llm.history.backfill import backfill_if_needed
 from serdabot.database import Stopped, wait_for_database
 from serdabot.process import set_role
 
@@ -65,6 +66,7 @@ class Command(BaseCommand):
         except (KeyboardInterrupt, Stopped):
             log.info("Stopped.")
             return
+        backfill_if_needed()
         asyncio.run(
             run_bot(
                 platforms=platforms,

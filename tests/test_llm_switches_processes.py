@@ -1,0 +1,158 @@
+"""Live switches reaching a second process.
+
+A real `manage.py chat --json` session, on its own SQLite file and a fake local LLM, answers
+from the model. This process saves the live switches into that database, as the admin's
+process would: within seconds the session stops calling the model (a pause) and answers in
+the fallback mode the row names; unpaused, it calls the model again. No restart, no Redis:
+the bot's own watcher reads the row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from fallbacks.services import MINIMAL_REPLY
+from llm.models import LiveSwitches, TierEvent
+from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
+from tests.subprocesses import ROOT, bot_env
+
+pytestmark = pytest.mark.timeout(120)
+
+# The bot's watcher reads the row every SWITCH_POLL (2 s) seconds: room for a loaded CI machine.
+APPLIED_WITHIN = 20.0
+BOT_DB = "bot"
+
+
+class ChatSession:
+    """`manage.py chat --json` reading stdin: one JSON object back per line sent."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "chat", "--json"],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def say(self, text: str, timeout: float = 30) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        try:
+            return dict(json.loads(self.lines.get(timeout=timeout)))
+        except queue.Empty:
+            raise AssertionError(
+                f"no reply within {timeout} s; the bot's log:\n{self.log.read_text()}"
+            ) from None
+
+    def close(self) -> int:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+@contextlib.contextmanager
+def bot_database(local_dir: Path, blocker: Any) -> Iterator[str]:
+    """A database alias of this process for the bot's SQLite file, as long as the block lasts.
+
+    A connection of its own: the test database (in memory, on the default alias) is left alone.
+    """
+    default = connections[DEFAULT_DB_ALIAS]
+    wrapper = type(default)({**default.settings_dict, "NAME": str(local_dir / "db.sqlite3")}, BOT_DB)
+    with blocker.unblock():
+        connections[BOT_DB] = wrapper
+        try:
+            yield BOT_DB
+        finally:
+            wrapper.close()
+            del connections[BOT_DB]
+
+
+def until(check: Callable[[], dict[str, Any] | None], what: str) -> dict[str, Any]:
+    """Ask `check` again until it returns a reply; fail after APPLIED_WITHIN seconds."""
+    give_up = time.monotonic() + APPLIED_WITHIN
+    while True:
+        found = check()
+        if found is not None:
+            return found
+        if time.monotonic() > give_up:
+            raise AssertionError(f"not within {APPLIED_WITHIN} s: {what}")
+        time.sleep(0.2)
+
+
+def test_a_pause_saved_here_reaches_the_bot_process_and_so_does_the_unpause(
+    local_dir: Path, tmp_path: Path, django_db_blocker: Any
+) -> None:
+    def save(**values: Any) -> None:
+        with bot_database(local_dir, django_db_blocker) as alias:
+            row = LiveSwitches.objects.using(alias).order_by("pk").first() or LiveSwitches()
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.save(using=alias)
+
+    def reply_from(source: str) -> Callable[[], dict[str, Any] | None]:
+        def check() -> dict[str, Any] | None:
+            reply = session.say("!ask c'est quoi Python ?")
+            return reply if reply["source"] == source else None
+
+        return check
+
+    with FakeOpenAI() as model:
+        env = bot_env(local_dir, LLM_ENDPOINT=model.url, LLM_MODEL="fake-model", LLM_PROBE_INTERVAL="60")
+        session = ChatSession(env, tmp_path / "chat.log")
+        try:
+            first = session.say("!ask c'est quoi Python ?")
+            assert first["source"] == "local" and DEFAULT_ANSWER in first["reply"], first
+
+            save(paused=True, fallback_mode="minimal")
+            paused = until(reply_from("fallback"), "the pause applied in the bot process")
+            calls = model.chat_requests
+            again = session.say("!ask et maintenant ?")
+
+            save(paused=False, fallback_mode="")
+            back = until(reply_from("local"), "the unpause applied in the bot process")
+        finally:
+            code = session.close()
+        assert code == 0, (tmp_path / "chat.log").read_text()
+
+    # Paused: no model tried, the fallback mode the row names, and the model got nothing more.
+    assert paused["tiers"] == [] and paused["reply"] == f"@viewer {MINIMAL_REPLY}"
+    assert (again["source"], again["tiers"], again["reply"]) == ("fallback", [], f"@viewer {MINIMAL_REPLY}")
+    assert model.chat_requests == calls + 1  # only the answer after the unpause
+    assert DEFAULT_ANSWER in back["reply"]
+    with bot_database(local_dir, django_db_blocker) as alias:
+        events = TierEvent.objects.using(alias).filter(tier="local").order_by("created", "pk")
+        states = list(events.values_list("state", "detail"))
+    assert states == [
+        ("up", "at start"),
+        ("paused", "paused from the admin"),
+        ("up", "unpaused in the admin"),
+    ]
