@@ -72,9 +72,7 @@ def test_it_exports_incidents_with_durations(staff_client: Client) -> None:
 
     rows = rows_of(staff_client, "/export/incidents.csv?window=24h")
 
-    summary = [
-        (r["tier"], r["ongoing"], r["end"] == "", r["error"], r["downtime_in_window_s"]) for r in rows
-    ]
+    summary = [(r["tier"], r["ongoing"], r["end"] == "", r["error"], r["downtime_in_window_s"]) for r in rows]
     assert summary == [
         ("local", "0", False, "ReadTimeout", "3600"),
         ("local", "0", False, "HTTP503", "1800"),
