@@ -265,11 +265,13 @@ async def web_fallback(event: ChatEvent) -> Reply | None:
     """What the adapters' guard would say to `event`; None for a line that is not a command."""
     # Imported here: the relay imports this module (through the adapters' layer client).
     from chatbridge.adapters.relay import guard_defaults, guard_intent
+    from llm.cascade.switches import live_switches
 
     command = parse(event.text, (settings.BOT_NAME,), mentions_bot=event.mentions_bot)
     if command is None:
         return None
-    fallback = choose_fallback(guard_intent(command), guard_defaults()[1])
+    # The live switch when this process watches it (runbot does), else FALLBACK_MODE.
+    fallback = choose_fallback(guard_intent(command), live_switches.fallback_mode(guard_defaults()[1]))
     return Reply(
         platform=event.platform,
         channel=event.channel,

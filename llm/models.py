@@ -381,4 +381,4 @@ class ModelPrice(models.Model):
 
 
 # The alerts' models live with the code that sends them; imported here so Django registers them.
-from llm.alerts.models import Alert, AlertRules, AlertTarget  # noqa: E402, F401
+from llm.alerts.models import AdapterOutage, Alert, AlertRules, AlertTarget  # noqa: E402, F401

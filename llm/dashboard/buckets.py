@@ -27,6 +27,7 @@ HOUR_STEPS = (1, 2, 3, 6, 12)
 # Past a week, buckets are whole local days: they come from the daily roll-ups (30 rows per
 # series for 30 days) rather than from 720 hourly ones.
 HOURLY_UP_TO = timedelta(days=8)
+UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": DAY}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +40,16 @@ class Buckets:
 
     @classmethod
     def for_window(cls, start: datetime, end: datetime) -> Buckets:
+        """The finest local grid that covers the window in at most MAX_BUCKETS buckets."""
         span = end - start
-        if span <= DAY:
-            for step in MINUTE_STEPS:
-                if span / timedelta(minutes=step) <= MAX_BUCKETS:
-                    return cls(start, end, _minute_edges(start, end, step), "minute", step)
-        for step in HOUR_STEPS if span <= HOURLY_UP_TO else ():
-            if span / timedelta(hours=step) <= MAX_BUCKETS:
-                edges = _edges(start, end, _hour_floor(step), _hour_advance(step))
-                return cls(start, end, edges, "hour", step)
-        if span / DAY <= MAX_BUCKETS:
-            return cls(start, end, _edges(start, end, local_time.day_start, local_time.next_day), "day", 1)
+        candidates = [("minute", step) for step in MINUTE_STEPS if span <= DAY]
+        candidates += [("hour", step) for step in HOUR_STEPS if span <= HOURLY_UP_TO]
+        for unit, step in [*candidates, ("day", 1)]:
+            # A window that starts mid-step spills into one more bucket than span / step says.
+            if span / (UNITS[unit] * step) <= MAX_BUCKETS - 1:
+                edges = _grid(start, end, unit, step)
+                if len(edges) - 1 <= MAX_BUCKETS:
+                    return cls(start, end, edges, unit, step)
         return cls(start, end, _edges(start, end, local_time.week_start, local_time.next_week), "week", 1)
 
     def __len__(self) -> int:
@@ -77,6 +77,14 @@ class Buckets:
         if self.unit == "hour":
             return ngettext("%(n)d hour", "%(n)d hours", self.step) % {"n": self.step}
         return _("1 day") if self.unit == "day" else _("1 week (from Monday)")
+
+
+def _grid(start: datetime, end: datetime, unit: str, step: int) -> tuple[datetime, ...]:
+    if unit == "minute":
+        return _minute_edges(start, end, step)
+    if unit == "hour":
+        return _edges(start, end, _hour_floor(step), _hour_advance(step))
+    return _edges(start, end, local_time.day_start, local_time.next_day)
 
 
 def _minute_edges(start: datetime, end: datetime, step: int) -> tuple[datetime, ...]:

@@ -14,11 +14,9 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from llm.models import BudgetSettings, ModelPrice, Probe, Tier, TierEvent, TierStatus, Usage
+from llm.history.periods import BAD_STATES
+from llm.models import BudgetSettings, ModelPrice, Probe, Tier, TierStatus, Usage
 from serdabot.redact import redact
-
-State = TierEvent.State
-BAD_STATES = frozenset({State.DOWN.value, State.COOLING.value, State.WARMING.value})
 
 LABELS = {
     "up": _("Up"),

@@ -133,46 +133,101 @@ def end(period: Incident | Absence, at: datetime) -> None:
 def rebuild() -> dict[str, int]:
     """Recompute incidents, absences and statuses from the state changes still kept.
 
-    For history written before periods existed. Periods that began before the oldest
-    state change kept are left alone (state changes are pruned sooner than periods).
-    Worked out in memory and written in one transaction.
+    For history written before periods existed, or to repair them. Each tier (and scope)
+    is redone from its own oldest state change kept: retention prunes changes sooner than
+    periods, and what came before stays as it was. A period still open at that change
+    (an outage older than the changes kept) is carried on, not cut in two. Worked out in
+    memory and written in one transaction.
+
+    Unlike the writer, a change that arrived late is placed in time order here.
     """
-    events = TierEvent._default_manager.order_by("created", "pk")
-    first = events.values_list("created", flat=True).first()
-    if first is None:
+    events = list(TierEvent._default_manager.order_by("created", "pk"))
+    if not events:
         return {"events": 0, "incidents": 0, "absences": 0}
+    firsts: dict[tuple[str, str], datetime] = {}
+    for event in events:
+        firsts.setdefault((event.tier, scope_of(event.role)), event.created)
+    existing = {(s.tier, s.scope): s for s in TierStatus._default_manager.all()}
     statuses: dict[tuple[str, str], TierStatus] = {}
     open_: dict[tuple[str, str], Incident | Absence] = {}
+    carried: list[Incident | Absence] = []
+    for key, first in firsts.items():
+        seeded = _seed(key, first, existing.get(key))
+        if seeded is not None:
+            statuses[key], period = seeded
+            if period is not None:
+                open_[key] = period
+                carried.append(period)
     periods: list[Incident | Absence] = []
-    count = 0
-    for event in events.iterator(chunk_size=5000):
-        count += 1
-        scope = scope_of(event.role)
-        step = advance(statuses.get((event.tier, scope)), event, scope)
+    for event in events:
+        key = (event.tier, scope_of(event.role))
+        step = advance(statuses.get(key), event, key[1])
         if step is None:
             continue
-        statuses[(event.tier, scope)] = step.status
+        statuses[key] = step.status
         if step.turned:
-            if (ended := open_.pop((event.tier, scope), None)) is not None:
+            if (ended := open_.pop(key, None)) is not None:
                 end(ended, event.created)
-            if (period := period_for(event, scope, step.kind)) is not None:
-                open_[(event.tier, scope)] = period
+            if (period := period_for(event, key[1], step.kind)) is not None:
+                open_[key] = period
                 periods.append(period)
     incidents = [p for p in periods if isinstance(p, Incident)]
     absences = [p for p in periods if isinstance(p, Absence)]
     with transaction.atomic():
-        for model in (Incident, Absence):
-            manager = model._default_manager
-            manager.filter(started__gte=first).delete()
-        # A period that began before the oldest change kept ends where the rebuilt ones begin.
-        for tier, scope in statuses:
-            close_open(tier, scope, first)
+        for (tier, scope), first in firsts.items():
+            for model in (Incident, Absence):
+                model._default_manager.filter(tier=tier, scope=scope, started__gte=first).delete()
+        for period in carried:
+            period.save(update_fields=["ended", "seconds"])
         TierStatus._default_manager.all().delete()
         Incident._default_manager.bulk_create(incidents, batch_size=2000)
         Absence._default_manager.bulk_create(absences, batch_size=2000)
-        TierStatus._default_manager.bulk_create(statuses.values())
+        # Tiers with no state change kept keep the status they had.
+        kept = [s for key, s in existing.items() if key not in statuses]
+        for status in kept:
+            status.pk = None
+        TierStatus._default_manager.bulk_create([*statuses.values(), *kept])
     return {
-        "events": count,
+        "events": len(events),
         "incidents": len(incidents),
         "absences": len(absences),
     }
+
+
+def _seed(
+    key: tuple[str, str], first: datetime, status: TierStatus | None
+) -> tuple[TierStatus, Incident | Absence | None] | None:
+    """The tier's state just before its oldest change kept, from the periods before it.
+
+    None: nothing is known before it (a fresh rebuild). Otherwise a status to start from,
+    and the period still open at `first`, if any, to carry on.
+    """
+    tier, scope = key
+    before: list[Incident | Absence] = []
+    for model in (Incident, Absence):
+        found = model._default_manager.filter(tier=tier, scope=scope, started__lt=first).order_by("-started")
+        latest = found.first()
+        if latest is not None:
+            before.append(latest)
+    if not before:
+        return None
+    prior = max(before, key=lambda p: p.started)
+    first_seen = min(status.first_seen, prior.started) if status is not None else prior.started
+    if prior.ended is None or prior.ended > first:
+        # Still open when the kept changes begin: carried on, its end worked out again.
+        prior.ended = prior.seconds = None
+        up_seen = Incident._default_manager.filter(tier=tier, scope=scope, started__lt=first).exists()
+        state, since = prior.state, prior.started
+    else:
+        # Only "up" has no period: a tier whose latest period had ended was up, so it had answered.
+        up_seen, state, since = True, State.UP.value, prior.ended
+    seeded = TierStatus(
+        tier=tier,
+        scope=scope,
+        state=state,
+        since=since,
+        up_seen=up_seen,
+        first_seen=first_seen,
+        changed=since,
+    )
+    return seeded, (prior if prior.ended is None else None)

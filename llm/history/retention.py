@@ -22,8 +22,17 @@ from django.db import models
 from django.db.models import Max
 from django.utils import timezone
 
+# Alerts are the streamer's record of incidents: kept as long as the incidents themselves.
 from llm.alerts.models import AdapterOutage, Alert
-from llm.models import Absence, BootDetection, CascadeCall, Incident, Probe, Rollup, TierEvent
+from llm.models import (
+    Absence,
+    BootDetection,
+    CascadeCall,
+    Incident,
+    Probe,
+    Rollup,
+    TierEvent,
+)
 from serdabot.database import reconnecting
 from serdabot.outage import connection_errors, describe
 
