@@ -113,6 +113,8 @@ class TierEvent(WrittenBy):
         DISABLED = "disabled", "Disabled"
         # The streamer paused the LLM (the GPU is busy with a game): chat gets phrases.
         PAUSED = "paused", "Paused"
+        # The bot stopped (one process, no shared state): nothing was expected of the tiers.
+        STOPPED = "stopped", "Bot stopped"
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
     tier = models.CharField(max_length=16, choices=Tier.choices)
@@ -184,6 +186,7 @@ class Absence(Period):
         NOT_CONFIGURED = "not_configured", "Not configured"
         PAUSED = "paused", "Paused"
         BUDGET = "budget", "Daily budget reached"
+        OFFLINE = "offline", "Bot stopped"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
 

@@ -331,3 +331,20 @@ def test_rebuild_carries_on_an_outage_older_than_the_changes_kept() -> None:
     assert incidents() == [("local", T - 8 * HOUR, T - 2 * HOUR, "down", "ConnectError")]
     [seconds] = Incident._default_manager.values_list("seconds", flat=True)
     assert seconds == 6 * 3600
+
+
+def test_a_stopped_bot_is_offline_and_a_slow_model_at_the_next_start_is_no_outage() -> None:
+    event(T, "local", "up")
+    event(T + HOUR, "local", "stopped")
+    # Monday: the bot starts while LM Studio loads its model, then the model answers.
+    event(T + 60 * HOUR, "local", "warming")
+    event(T + 60 * HOUR + 2 * MINUTE, "local", "up")
+
+    assert incidents() == []
+    assert absences() == [
+        ("local", "offline", T + HOUR, T + 60 * HOUR),
+        ("local", "never_found", T + 60 * HOUR, T + 60 * HOUR + 2 * MINUTE),
+    ]
+    # Once it answered again, a failure is downtime as before.
+    event(T + 61 * HOUR, "local", "down", "ReadTimeout")
+    assert [(i[0], i[1], i[2]) for i in incidents()] == [("local", T + 61 * HOUR, None)]

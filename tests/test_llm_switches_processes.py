@@ -155,4 +155,5 @@ def test_a_pause_saved_here_reaches_the_bot_process_and_so_does_the_unpause(
         ("up", "at start"),
         ("paused", "paused from the admin"),
         ("up", "unpaused in the admin"),
+        ("stopped", "the bot stopped"),  # the console run ended
     ]

@@ -16,7 +16,7 @@ from datetime import datetime
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from llm.alerts.dispatch import claim_due, deliver, record
+from llm.alerts.dispatch import BATCH, claim_due, deliver, record
 from llm.alerts.models import Alert
 from llm.alerts.rules import find_events, queue, watch_adapters
 from llm.alerts.seed import seed_targets
@@ -42,7 +42,7 @@ def _find_and_queue(now: datetime) -> int:
 
 def _claim(now: datetime) -> list[Alert]:
     with reconnecting():
-        return claim_due(now)
+        return claim_due(now, limit=1)
 
 
 def _record(alert: Alert, failure: TransportError | None, now: datetime) -> None:
@@ -53,11 +53,17 @@ def _record(alert: Alert, failure: TransportError | None, now: datetime) -> None
 async def pass_once() -> None:
     """One pass: events to alerts, then the due alerts sent."""
     await sync_to_async(_find_and_queue)(timezone.now())
-    for alert in await sync_to_async(_claim)(timezone.now()):
-        # Off the thread the bot's database work shares: a receiver slow to answer (up to
-        # the transport's timeout) must not hold up the history or the adapters' state.
-        failure = await sync_to_async(deliver, thread_sensitive=False)(alert)
-        await sync_to_async(_record)(alert, failure, timezone.now())
+    for _turn in range(BATCH):
+        # One claimed at a time: a lease outlives one send, never a batch of slow ones (a
+        # second process would take the rest back and send them too).
+        claimed = await sync_to_async(_claim)(timezone.now())
+        if not claimed:
+            return
+        for alert in claimed:
+            # Off the thread the bot's database work shares: a receiver slow to answer (up to
+            # the transport's timeout) must not hold up the history or the adapters' state.
+            failure = await sync_to_async(deliver, thread_sensitive=False)(alert)
+            await sync_to_async(_record)(alert, failure, timezone.now())
 
 
 async def seed_once() -> bool:

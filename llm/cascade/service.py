@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
@@ -31,12 +32,18 @@ from llm.cascade.slots import Slots
 from llm.cascade.switches import Overrides, Switches, SwitchWatcher, effective, live_switches
 from llm.cascade.warmup import WarmUps
 from llm.history.recorder import HistoryRecorder
-from llm.models import Probe, TierEvent
+from llm.history.scopes import scope_of
+from llm.models import Probe, TierEvent, TierStatus
+from serdabot.database import reconnecting
+from serdabot.outage import connection_errors
+from serdabot.process import role
 from serdabot.redact import register_secret
 
 log = logging.getLogger("llm.service")
 
 NOT_CONFIGURED = TierEvent.State.NOT_CONFIGURED.value
+# States a live switch or a stop sets; nothing but the next switch or start ends them.
+SWITCH_STATES = frozenset({TierEvent.State.PAUSED, TierEvent.State.DISABLED, TierEvent.State.STOPPED})
 # States in which a tier has no error of its own to show.
 _NO_ERROR = frozenset({NOT_CONFIGURED, TierEvent.State.DISABLED.value, TierEvent.State.PAUSED.value})
 
@@ -224,11 +231,15 @@ class LLMService:
             await self._warm_up_at_boot()
         if self.openai is None and not live.off:
             log.info("[MODEL] no OpenAI key configured: the OpenAI tier is skipped")
+        stored = await self._stored_states() if not all(fresh.values()) else {}
         for tier, state in self.states().items():
             # With shared state, only the worker that created a tier's record writes its first
-            # state: the dashboard reads one stream per tier, not one per worker.
-            # A tier with no shared record (not configured) follows the local tier's record.
-            if fresh.get(tier, fresh.get("local", True)):
+            # state: the dashboard reads one stream per tier, not one per worker. A tier with no
+            # shared record (not configured) follows the local tier's record. Whatever the
+            # record, a switch state (paused, disabled) and the end of one that was flipped while
+            # every process was stopped are recorded: no breaker change would ever close it.
+            switched = state == live.off or stored.get(tier, state) in SWITCH_STATES
+            if fresh.get(tier, fresh.get("local", True)) or (switched and stored.get(tier) != state):
                 detail = f"at start: {live.why}" if state == live.off else "at start"
                 self.recorder.record_tier_event(tier, state, self._last_error(tier, state), detail)
         if not live.off:
@@ -239,6 +250,19 @@ class LLMService:
         # A change read by another user of the watcher since the read above was not announced here.
         await self._switched(self.switches.current)
         return result
+
+    async def _stored_states(self) -> dict[str, str]:
+        """Each tier's latest recorded state in this process's scope; {} when the database is away."""
+
+        def read() -> dict[str, str]:
+            with reconnecting():
+                rows = TierStatus._default_manager.filter(scope=scope_of(role()))
+                return dict(rows.values_list("tier", "state"))
+
+        try:
+            return await sync_to_async(read)()
+        except connection_errors():
+            return {}
 
     async def _init_shared(self) -> dict[str, bool]:
         fresh: dict[str, bool] = {}
@@ -275,6 +299,11 @@ class LLMService:
             await self.switches.stop()
         await self.monitor.stop()
         await self.warmups.stop()
+        if self.shared is None and self.detection is not None:
+            # The only process asking these tiers stops: the time until the next start is
+            # nobody's downtime. (With shared state other workers may go on answering.)
+            for name in self.states():
+                self.recorder.record_tier_event(name, TierEvent.State.STOPPED, "", "the bot stopped")
         for tier in self.tiers:
             await tier.provider.aclose()
         if self.budget is not None:
@@ -321,19 +350,23 @@ class LLMService:
             "unpaused in the admin" if before.off == TierEvent.State.PAUSED else "switched on in the admin"
         )
         log.warning("[MODEL] %s: the LLM is used again (LLM_MODE=%s)", detail, now.llm_mode)
-        # What boot does, again: the LLM may have been closed, or its model unloaded, for the game.
-        found = await self._look_for_local(now.llm_mode, notify=False)
-        if found:
-            await self.warmups.trigger(self.local, skip_meanwhile=False)
-        elif now.llm_mode == "enabled":
-            await self._trial_now()
-        self.cascade.tiers = self.tiers
+        try:
+            # What boot does, again: the LLM may have been closed, or its model unloaded, for the game.
+            found = await self._look_for_local(now.llm_mode, notify=False)
+            if found:
+                await self._warm_up_at_boot()
+            elif now.llm_mode == "enabled":
+                await self._trial_now()
+        finally:
+            # Whatever failed above, the tiers and their probes come back: a switch turned on
+            # must never leave chat on phrases alone with nothing to notice it.
+            self.cascade.tiers = self.tiers
+            self.monitor.start()
         # The history said "paused" (or "disabled") for every tier: now it says what each one is.
         states = self.states()
         for tier in self.tiers:
             state = states[tier.name]
             self.recorder.record_tier_event(tier.name, state, self._last_error(tier.name, state), detail)
-        self.monitor.start()
 
     async def _follow_mode(self, mode: str) -> None:
         """auto <-> enabled while the LLM is on.

@@ -8,7 +8,7 @@ clear error rather than guessed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -25,6 +25,7 @@ PRESETS: dict[str, tuple[Promise, timedelta]] = {
 }
 DEFAULT = "24h"
 MAX_SPAN = timedelta(days=400)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
 
 
@@ -56,6 +57,9 @@ class WindowForm(forms.Form):
         start, end = data.get("start"), data.get("end")
         if start is None:
             raise forms.ValidationError(_("A custom range needs a start."))
+        if start < EARLIEST or (end is not None and end < EARLIEST):
+            # Long before any history; and year 1 would overflow the time-zone arithmetic.
+            raise forms.ValidationError(_("A range starts in 2000 or later."))
         if end is not None and end <= start:
             raise forms.ValidationError(_("The range must end after it starts."))
         if end is not None and end - start > MAX_SPAN:

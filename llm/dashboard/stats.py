@@ -28,6 +28,7 @@ LABELS = {
     "disabled": _("Disabled"),
     "paused": _("Paused"),
     "never_found": _("Not detected"),
+    "stopped": _("Bot stopped"),
     "unknown": _("No data yet"),
 }
 # One line each: what the streamer can do about a state that is not downtime.
@@ -49,6 +50,8 @@ ADVICE = {
     ("openai", "budget"): _(
         "The daily budget is reached: it resets at local midnight, or raise it in the admin."
     ),
+    ("local", "stopped"): _("The bot is not running: start it with `python manage.py runbot`."),
+    ("openai", "stopped"): _("The bot is not running: start it with `python manage.py runbot`."),
     ("local", "unknown"): _("Nothing recorded yet: start the bot with `python manage.py runbot`."),
     ("openai", "unknown"): _("Nothing recorded yet: start the bot with `python manage.py runbot`."),
 }

@@ -9,8 +9,12 @@ from then on); `manage.py rebuildrollups` redoes it on demand.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
+
+from django.db import connection, transaction
 
 from llm.history import periods, rollups
 from llm.models import CascadeCall, Probe, Rollup, TierEvent, TierStatus
@@ -18,8 +22,37 @@ from llm.models import CascadeCall, Probe, Rollup, TierEvent, TierStatus
 log = logging.getLogger("llm.history")
 
 
+BACKFILL_LOCK = 0x5E1DA1E8
+
+
 def backfill_if_needed() -> bool:
-    """Build what is missing from the raw rows; True when something was built."""
+    """Build what is missing from the raw rows; True when something was built.
+
+    Never raises: a failure is logged and the bot starts anyway (`rebuildrollups` can redo it).
+    """
+    try:
+        with one_process_at_a_time():
+            return _backfill()
+    except Exception:
+        log.exception("history: building roll-ups and incidents from earlier rows failed")
+        return False
+
+
+@contextlib.contextmanager
+def one_process_at_a_time() -> Iterator[None]:
+    """The adapters and the workers start together: one builds, the others then find it built.
+
+    SQLite's IMMEDIATE transactions (the settings ask for them) take the write lock at BEGIN;
+    PostgreSQL needs an advisory lock, as there is no row to lock yet.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BACKFILL_LOCK])
+        yield
+
+
+def _backfill() -> bool:
     built = False
     if not TierStatus._default_manager.exists() and TierEvent._default_manager.exists():
         found = periods.rebuild()

@@ -42,8 +42,14 @@ def week_start(moment: datetime) -> datetime:
 
 
 def next_hour(start: datetime) -> datetime:
-    # An hour later in UTC is the next local hour, also across a daylight-saving change.
-    return hour_start(start + HOUR + timedelta(minutes=1))
+    """The next local hour's first instant: an hour later in UTC, or sooner where a zone
+    moves its clocks by half an hour (Australia/Lord_Howe); never `start` itself."""
+    moment = start + HOUR
+    found = hour_start(moment)
+    while found <= start:  # the local hour that began at `start` lasts more than 60 minutes
+        moment += timedelta(minutes=15)
+        found = hour_start(moment)
+    return found
 
 
 def next_day(start: datetime) -> datetime:

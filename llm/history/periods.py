@@ -30,9 +30,11 @@ ABSENT_KINDS = {
     State.NOT_CONFIGURED.value: Absence.Kind.NOT_CONFIGURED.value,
     State.PAUSED.value: Absence.Kind.PAUSED.value,
     State.BUDGET.value: Absence.Kind.BUDGET.value,
+    State.STOPPED.value: Absence.Kind.OFFLINE.value,
 }
-# Configured anew: a failure after these is "never found" until the tier answers once.
-RESETS = frozenset({State.DISABLED.value, State.NOT_CONFIGURED.value})
+# Configured anew, or the bot restarted: a failure after these is "never found" until the
+# tier answers once (a model still loading at the next start is not an outage).
+RESETS = frozenset({State.DISABLED.value, State.NOT_CONFIGURED.value, State.STOPPED.value})
 
 Kind = tuple[str, str]  # ("incident" | "absence" | "up", absence kind)
 

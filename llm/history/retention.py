@@ -81,7 +81,10 @@ def prune_history(
     cutoff = (now or timezone.now()) - timedelta(days=days)
     # Each tier's latest state change is kept, however old: it is the tier's current state.
     latest_events = list(
-        TierEvent._default_manager.values("tier").annotate(last=Max("pk")).values_list("last", flat=True)
+        # Per role too: console runs' latest change must not stand in for the bot's.
+        TierEvent._default_manager.values("tier", "role")
+        .annotate(last=Max("pk"))
+        .values_list("last", flat=True)
     )
     result = {}
     for model in HISTORY_MODELS:

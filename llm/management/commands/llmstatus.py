@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from llm.cascade.results import ProbeResult
 from llm.cascade.service import LLMService
+from serdabot.process import set_role
 from serdabot.redact import redact, register_config_secrets
 
 
@@ -20,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # A check by hand, like `chat`: its probes and state changes are console history, and
+        # its breakers its own, so it never closes or opens the running bot's incidents.
+        set_role("console")
         service = LLMService.from_settings()
         results = asyncio.run(self.probe(service))
         report = status_report(service, results)
