@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from llm.alerts.dispatch import LEASE, MAX_ATTEMPTS, backoff, claim_due, send_due, send_test
 from llm.alerts.models import Alert, AlertTarget
-from llm.alerts.rules import find_events, queue, watch_adapters
+from llm.alerts.rules import find_events, identity, queue, watch_adapters
 from tests.alert_helpers import discord, email, incident, webhook
 from tests.fakes.webhook_receiver import Answer, WebhookReceiver, webhook_receiver
 
@@ -90,7 +90,7 @@ def test_an_incident_reaches_discord_and_a_webhook_once_however_often_the_loop_r
     assert paths == ["/api/webhooks/1234567890/" + receiver.TOKEN, "/hooks/serdabot"]
     generic = next(r.body for r in receiver.received if r.path.startswith("/hooks"))
     assert (generic["event"], generic["tier"], generic["subject"]) == ("down", "local", "Local LLM is down")
-    assert set(Alert.objects.values_list("key", "status")) == {(f"incident:{down.pk}:down", "sent")}
+    assert set(Alert.objects.values_list("key", "status")) == {(f"incident:{identity(down)}:down", "sent")}
 
 
 def test_a_claimed_alert_is_not_claimed_again(receiver: WebhookReceiver, now: datetime) -> None:

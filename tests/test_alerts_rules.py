@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from chatbridge.models import AdapterState
 from llm.alerts.models import AdapterOutage, Alert, AlertRules, AlertTarget
-from llm.alerts.rules import LOOKBACK, find_events, queue, watch_adapters
+from llm.alerts.rules import LOOKBACK, find_events, identity, queue, watch_adapters
 from tests.alert_helpers import absence, email, incident
 
 pytestmark = pytest.mark.django_db
@@ -51,8 +51,8 @@ def test_a_tier_down_longer_than_the_delay_alerts_each_enabled_target_once(
         run(now)
 
     assert keys() == [
-        ("Email", "down", f"incident:{down.pk}:down"),
-        ("Other", "down", f"incident:{down.pk}:down"),
+        ("Email", "down", f"incident:{identity(down)}:down"),
+        ("Other", "down", f"incident:{identity(down)}:down"),
     ]
     alert = Alert.objects.get(target=other)
     assert (alert.status, alert.about, alert.subject) == ("pending", "local", "Local LLM is down")
@@ -65,7 +65,7 @@ def test_two_processes_queue_one_alert_per_event(now: datetime, target: AlertTar
     for moment in (now, now + S, now + 5 * S):
         assert run(moment) == (1 if moment == now else 0)
 
-    assert keys() == [("Email", "down", f"incident:{down.pk}:down")]
+    assert keys() == [("Email", "down", f"incident:{identity(down)}:down")]
 
 
 def test_two_processes_interleaved_still_queue_one_alert(now: datetime, target: AlertTarget) -> None:
@@ -86,7 +86,7 @@ def test_two_processes_interleaved_still_queue_one_alert(now: datetime, target: 
         queue(seen_by_second, now + S)
 
     assert first_queued == [1]
-    assert keys() == [("Email", "down", f"incident:{down.pk}:down")]
+    assert keys() == [("Email", "down", f"incident:{identity(down)}:down")]
     assert Alert.objects.get().created == now  # the first's row, left as it was
 
 
@@ -98,7 +98,7 @@ def test_a_blip_shorter_than_the_delay_sends_nothing(now: datetime, target: Aler
     assert keys() == []
 
     run(now + 2 * S)  # the open one has now lasted past the delay
-    assert keys() == [("Email", "down", f"incident:{still_short.pk}:down")]
+    assert keys() == [("Email", "down", f"incident:{identity(still_short)}:down")]
 
 
 def test_the_delay_is_the_rules(now: datetime, target: AlertTarget) -> None:
@@ -120,8 +120,8 @@ def test_back_up_follows_only_a_down_alert(now: datetime, target: AlertTarget) -
     run(now + 20 * S)
 
     assert keys() == [
-        ("Email", "down", f"incident:{down.pk}:down"),
-        ("Email", "up", f"incident:{down.pk}:up"),
+        ("Email", "down", f"incident:{identity(down)}:down"),
+        ("Email", "up", f"incident:{identity(down)}:up"),
     ]
     up = Alert.objects.get(event="up")
     assert up.subject == "Local LLM is back up"
@@ -153,7 +153,7 @@ def test_an_incident_over_before_alerts_saw_it_sends_down_then_up_in_one_pass(
     run(now)
 
     assert [a.event for a in Alert.objects.order_by("pk")] == ["down", "up"]
-    assert keys()[1] == ("Email", "up", f"incident:{over.pk}:up")
+    assert keys()[1] == ("Email", "up", f"incident:{identity(over)}:up")
 
 
 def test_switched_off_rules_send_nothing(now: datetime, target: AlertTarget) -> None:
@@ -185,7 +185,7 @@ def test_the_budget_reached_alerts_once(now: datetime, target: AlertTarget) -> N
     run(now)
     run(now + 60 * S)
 
-    assert keys() == [("Email", "budget", f"budget:{reached.pk}")]
+    assert keys() == [("Email", "budget", f"budget:{identity(reached)}")]
     assert Alert.objects.get().subject == "OpenAI daily budget reached"
 
 
@@ -284,3 +284,22 @@ def test_a_second_failing_spell_is_a_second_event(now: datetime, target: AlertTa
         run(start + 100 * S)
 
     assert [e for _, e, _ in keys()] == ["adapter_back"] * 2 + ["adapter_failing"] * 2
+
+
+def test_rebuilding_the_incidents_sends_no_alert_again(now: datetime, target: AlertTarget) -> None:
+    from llm.history import periods
+    from llm.models import TierEvent
+    from tests.dashboard_history import event
+
+    event(now - 10 * 60 * S, "local", "up")
+    event(now - 5 * 60 * S, "local", "down", "ConnectError")
+    event(now - 2 * 60 * S, "local", "up")
+    run(now)
+    sent = keys()
+    assert [e for _, e, _ in sent] == ["down", "up"]
+
+    periods.rebuild()  # what `rebuildrollups` does: the incident rows are made anew
+
+    assert TierEvent.objects.count() == 3
+    assert run(now) == 0
+    assert keys() == sent

@@ -174,3 +174,22 @@ def test_the_partial_page_is_the_panels_alone(staff_client: Client) -> None:
     assert response.status_code == 200
     html = response.content.decode()
     assert "<html" not in html and 'class="panel tier"' in html
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "window=custom&start=0001-01-01T00:00&end=0001-01-01T01:00",
+        "window=custom&start=1999-12-31T23:00",
+        "window=custom&start=not-a-date",
+        "window=365000d",
+        "window=custom&start=2026-03-29T02:30",  # skipped by the clocks in Europe/Paris
+    ],
+)
+def test_a_bad_range_gets_an_error_and_the_last_24_h(staff_client: Client, query: str) -> None:
+    with timezone.override("Europe/Paris"):
+        response = staff_client.get(f"/?{query}")
+
+    assert response.status_code == 200
+    assert response.context["span"].key == "24h"
+    assert "Showing the last 24 h instead." in text_of(response.content)

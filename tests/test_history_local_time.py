@@ -151,3 +151,22 @@ def test_the_cache_gives_what_the_functions_give(zone: ZoneInfo) -> None:
             for minute in range(0, 30 * 60, 7):
                 moment = day + timedelta(minutes=minute, seconds=minute % 60)
                 assert starts.of(moment) == (local_time.hour_start(moment), local_time.day_start(moment))
+
+
+def test_a_zone_moving_its_clocks_by_half_an_hour_still_moves_on() -> None:
+    # Australia/Lord_Howe: 02:00 (+11) becomes 01:30 (+10:30) on 2026-04-05; the hour that
+    # began at 01:00 lasts 90 minutes, and the next one must still come.
+    zone = ZoneInfo("Australia/Lord_Howe")
+    with timezone.override(zone):
+        start = local_time.hour_start(datetime(2026, 4, 4, 13, 30, tzinfo=UTC))
+        hours = [start]
+        for _ in range(4):
+            hours.append(local_time.next_hour(hours[-1]))
+    assert all(b > a for a, b in pairwise(hours))
+    assert [h.astimezone(zone).strftime("%H:%M%z") for h in hours] == [
+        "00:00+1100",
+        "01:00+1100",
+        "02:00+1030",
+        "03:00+1030",
+        "04:00+1030",
+    ]

@@ -124,3 +124,15 @@ async def test_the_daily_task_tries_again_soon_after_a_database_outage(
     assert any("database unreachable" in r.getMessage() for r in said)
     assert not any(r.exc_info for r in said)
     await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db
+def test_each_role_keeps_its_latest_change_so_console_runs_never_erase_the_bot_s_state() -> None:
+    now = timezone.now()
+    event(now - 200 * DAY, "local", "up")  # the bot's latest: kept however old
+    event(now - 150 * DAY, "local", "down", role="console")
+    event(now - 120 * DAY, "local", "up", role="console")  # the console's latest: kept
+
+    prune_history(90, now=now)
+
+    assert sorted(TierEvent._default_manager.values_list("role", "state")) == [("", "up"), ("console", "up")]

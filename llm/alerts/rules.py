@@ -93,12 +93,15 @@ def find_events(now: datetime, rules: AlertRules | None = None) -> list[Event]:
     return events
 
 
+def identity(period: Incident | Absence) -> str:
+    """What a period is, not its row: `rebuildrollups` recreates the rows, and must not re-alert."""
+    return f"{period.tier}:{period.scope}:{period.started.timestamp():.6f}"
+
+
 def incident_events(incident: Incident, *, back_up: bool) -> list[Event]:
     tier = tier_label(incident.tier)
     cause = redact(": ".join(part for part in (incident.cause, incident.detail) if part))
-    # Named by what the incident is, not its row: `rebuildrollups` recreates the rows.
-    identity = f"{incident.tier}:{incident.scope}:{incident.started.timestamp():.6f}"
-    down_key = f"incident:{identity}:down"
+    down_key = f"incident:{identity(incident)}:down"
     down = Event(
         event=Alert.Event.DOWN,
         key=down_key,
@@ -114,7 +117,7 @@ def incident_events(incident: Incident, *, back_up: bool) -> list[Event]:
         return [down]
     up = Event(
         event=Alert.Event.UP,
-        key=f"incident:{identity}:up",
+        key=f"incident:{identity(incident)}:up",
         about=incident.tier,
         subject=_("%(tier)s is back up") % {"tier": tier},
         body=_("Down from %(start)s to %(end)s (%(length)s).")
@@ -132,7 +135,7 @@ def incident_events(incident: Incident, *, back_up: bool) -> list[Event]:
 def budget_event(absence: Absence) -> Event:
     return Event(
         event=Alert.Event.BUDGET,
-        key=f"budget:{absence.tier}:{absence.scope}:{absence.started.timestamp():.6f}",
+        key=f"budget:{identity(absence)}",
         about=absence.tier,
         subject=_("%(tier)s daily budget reached") % {"tier": tier_label(absence.tier)},
         body=_(
