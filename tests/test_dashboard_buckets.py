@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -12,21 +11,12 @@ from django.utils import timezone
 
 from llm.dashboard.buckets import MAX_BUCKETS, Buckets
 from llm.history import local_time
+from tests.zones import KATHMANDU, PARIS, paris, utc
 
-PARIS = ZoneInfo("Europe/Paris")
-KATHMANDU = ZoneInfo("Asia/Kathmandu")
+__all__ = ["paris"]  # the fixture, used by name
+
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def paris() -> Iterator[None]:
-    with timezone.override(PARIS):
-        yield
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def aligned(moment: datetime, zone: ZoneInfo, unit: str, step: int) -> bool:

@@ -18,19 +18,14 @@ from llm.history.recorder import BATCH_SIZE
 from llm.history.recorder import _save as save_batch
 from llm.history.rollups import Tally
 from llm.models import CascadeCall, Probe, Rollup, WrittenBy
+from tests.zones import KATHMANDU, PARIS, paris
 
-PARIS = ZoneInfo("Europe/Paris")
-KATHMANDU = ZoneInfo("Asia/Kathmandu")
+__all__ = ["paris"]  # the fixture, used by name
+
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 BOT, BOTH = ("bot",), ("bot", "console")
-
-
-@pytest.fixture
-def paris() -> Iterator[None]:
-    with timezone.override(PARIS):
-        yield
 
 
 def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -120,16 +120,16 @@ def incident_events(incident: Incident, *, back_up: bool) -> list[Event]:
         key=f"incident:{identity(incident)}:up",
         about=incident.tier,
         subject=_("%(tier)s is back up") % {"tier": tier},
-        body=_("Down from %(start)s to %(end)s (%(length)s).")
-        % {
-            "start": when(incident.started),
-            "end": when(incident.ended),
-            "length": duration(incident.ended - incident.started),
-        },
+        body=_("Down from %(start)s to %(end)s (%(length)s).") % span(incident.started, incident.ended),
         ended=incident.ended,
         after=down_key,
     )
     return [down, up]
+
+
+def span(start: datetime, end: datetime) -> dict[str, str]:
+    """An episode's start, end and length, for the messages that report one over."""
+    return {"start": when(start), "end": when(end), "length": duration(end - start)}
 
 
 def budget_event(absence: Absence) -> Event:
@@ -166,12 +166,7 @@ def adapter_events(outage: AdapterOutage) -> list[Event]:
         key=f"adapter:{outage.platform}:back:{since}",
         about=outage.platform,
         subject=_("%(platform)s adapter connected again") % {"platform": platform},
-        body=_("Failing from %(start)s to %(end)s (%(length)s).")
-        % {
-            "start": when(outage.started),
-            "end": when(outage.ended),
-            "length": duration(outage.ended - outage.started),
-        },
+        body=_("Failing from %(start)s to %(end)s (%(length)s).") % span(outage.started, outage.ended),
         ended=outage.ended,
         after=failing_key,
     )

@@ -208,18 +208,7 @@ class LLMService:
             process=process,
         )
         if not result.skipped:
-            self.recorder.record_probe(
-                ProbeResult(
-                    tier="local",
-                    url=result.endpoint,
-                    ok=result.found,
-                    latency_ms=result.latency_ms,
-                    models=result.models,
-                    error=result.error,
-                    detail=result.detail or (f"model {result.model}" if result.model else ""),
-                ),
-                Probe.Kind.BOOT,
-            )
+            self._record_detection(result, Probe.Kind.BOOT)
         if not result.found and not result.skipped and live.llm_mode == "auto":
             # The spec's promise: no network call per message while the LLM is known absent.
             # The "at start" row below says so; a shared record another worker made gets no such
@@ -382,9 +371,7 @@ class LLMService:
         else:
             await self._trial_now()
 
-    async def _look_for_local(self, mode: str, *, notify: bool) -> bool:
-        """Boot detection again; in auto mode a local LLM not found is skipped from now on."""
-        result = await detect(self.local.provider, mode=mode, within=self.config.detect_timeout)
+    def _record_detection(self, result: DetectionResult, kind: str) -> None:
         self.recorder.record_probe(
             ProbeResult(
                 tier="local",
@@ -395,8 +382,13 @@ class LLMService:
                 error=result.error,
                 detail=result.detail or (f"model {result.model}" if result.model else ""),
             ),
-            Probe.Kind.MODELS,
+            kind,
         )
+
+    async def _look_for_local(self, mode: str, *, notify: bool) -> bool:
+        """Boot detection again; in auto mode a local LLM not found is skipped from now on."""
+        result = await detect(self.local.provider, mode=mode, within=self.config.detect_timeout)
+        self._record_detection(result, Probe.Kind.MODELS)
         if not result.found and mode == "auto":
             await self.local.breaker.force_open(result.error or "NotDetected", result.detail, notify=notify)
         return result.found

@@ -41,7 +41,7 @@ def probes(start: datetime, end: datetime, scopes: tuple[str, ...]) -> Rows:
     query = (
         _scoped(Probe._default_manager.filter(created__gte=start, created__lt=end), scopes)
         .order_by("created", "pk")
-        .values_list("created", "tier", "kind", "ok", "latency_ms", "error", "detail", "role")
+        .values_list(*header)
     )
 
     def rows() -> Iterator[list[object]]:
@@ -63,31 +63,13 @@ def probes(start: datetime, end: datetime, scopes: tuple[str, ...]) -> Rows:
 
 def calls(start: datetime, end: datetime, scopes: tuple[str, ...]) -> Rows:
     # Chat text and user names stay out of the export even when HISTORY_STORE_CHAT keeps them.
-    header = [
-        "created",
-        "platform",
-        "channel",
-        "intent",
-        "source",
-        "latency_ms",
-        "first_token_ms",
-        "timed_out",
-        "errors",
-    ]
+    # The header names the columns read, in their order.
+    header = ["created", "platform", "channel", "intent", "source"]
+    header += ["latency_ms", "first_token_ms", "timed_out", "errors"]
     query = (
         _scoped(CascadeCall._default_manager.filter(created__gte=start, created__lt=end), scopes)
         .order_by("created", "pk")
-        .values_list(
-            "created",
-            "platform",
-            "channel",
-            "intent",
-            "source",
-            "latency_ms",
-            "first_token_ms",
-            "timed_out",
-            "errors",
-        )
+        .values_list(*header)
     )
 
     def rows() -> Iterator[list[object]]:

@@ -9,12 +9,13 @@ existed or after TIME_ZONE changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from llm.history import histogram
 from llm.history.local_time import Starts, ceil_day
@@ -117,15 +118,13 @@ def apply(tallies: Tallies) -> None:
     manager.bulk_update(found, ["count", "ok", "total_ms", "histogram"])
 
 
-def _chunks(rows: Iterator[tuple[object, ...]], size: int) -> Iterator[list[tuple[object, ...]]]:
-    chunk: list[tuple[object, ...]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _tally(rows: QuerySet[Any, Any], add: Callable[..., None], chunk: int) -> int:
+    """Feed every row to `add`, read in chunks (a year is millions of rows); returns how many."""
+    count = 0
+    for values in rows.order_by().iterator(chunk_size=chunk):
+        add(*values)
+        count += 1
+    return count
 
 
 def rebuild(*, chunk: int = REBUILD_CHUNK) -> dict[str, int]:
@@ -146,25 +145,14 @@ def rebuild(*, chunk: int = REBUILD_CHUNK) -> dict[str, int]:
     since = ceil_day(min(earliest))
     starts = Starts()
     tallies = Tallies(starts)
-    probes = calls = 0
-    probe_rows = (
-        Probe._default_manager.filter(created__gte=since)
-        .order_by()
-        .values_list("created", "role", "tier", "ok", "latency_ms")
+    probe_rows = Probe._default_manager.filter(created__gte=since).values_list(
+        "created", "role", "tier", "ok", "latency_ms"
     )
-    for part in _chunks(probe_rows.iterator(chunk_size=chunk), chunk):
-        for created, role, tier, ok, latency in part:
-            tallies.probe(created, role, tier, ok, latency)  # type: ignore[arg-type]
-        probes += len(part)
-    call_rows = (
-        CascadeCall._default_manager.filter(created__gte=since)
-        .order_by()
-        .values_list("created", "role", "source", "latency_ms", "first_token_ms")
+    probes = _tally(probe_rows, tallies.probe, chunk)
+    call_rows = CascadeCall._default_manager.filter(created__gte=since).values_list(
+        "created", "role", "source", "latency_ms", "first_token_ms"
     )
-    for part in _chunks(call_rows.iterator(chunk_size=chunk), chunk):
-        for created, role, source, latency, first_token in part:
-            tallies.call(created, role, source, latency, first_token)  # type: ignore[arg-type]
-        calls += len(part)
+    calls = _tally(call_rows, tallies.call, chunk)
     rows = [
         Rollup(
             period=p,
