@@ -303,3 +303,15 @@ def test_rebuilding_the_incidents_sends_no_alert_again(now: datetime, target: Al
     assert TierEvent.objects.count() == 3
     assert run(now) == 0
     assert keys() == sent
+
+
+def test_a_bot_stopped_during_an_outage_sends_no_back_up(now: datetime, target: AlertTarget) -> None:
+    from tests.dashboard_history import event
+
+    event(now - 10 * 60 * S, "local", "up")
+    event(now - 5 * 60 * S, "local", "down", "ConnectError")
+    event(now - 2 * 60 * S, "local", "stopped")  # the streamer restarts the bot to fix it
+
+    run(now)
+
+    assert [e for _, e, _ in keys()] == ["down"]

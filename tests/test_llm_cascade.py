@@ -159,9 +159,6 @@ async def test_disabled_mode_calls_no_model(local: FakeOpenAI, openai: FakeOpenA
     assert events == [
         ("local", "disabled", "at start: LLM_MODE=disabled"),
         ("openai", "disabled", "at start: LLM_MODE=disabled"),
-        # The only process stopped (no shared state): until the next start is nobody's downtime.
-        ("local", "stopped", "the bot stopped"),
-        ("openai", "stopped", "the bot stopped"),
     ]
     [call] = await rows(CascadeCall)
     assert call.source == "fallback"
@@ -305,7 +302,7 @@ async def test_the_openai_tier_is_skipped_once_its_daily_budget_is_spent_until_m
     assert sent_today == 2
     assert next_day.source == "openai"
     events = [(e.state, e.error) for e in await rows(TierEvent, tier="openai") if e.detail != "at start"]
-    assert events == [("budget", "Budget"), ("up", ""), ("stopped", "")]  # then the test stopped the bot
+    assert events == [("budget", "Budget"), ("up", "")]
     usage = await rows(Usage, tier="openai")
     assert len(usage) == 3
     assert all(u.reported and u.completion_tokens > 0 for u in usage)
@@ -345,7 +342,7 @@ async def test_probes_and_warm_ups_of_the_openai_tier_are_counted_and_stop_with_
     usage = await rows(Usage, tier="openai")
     assert len(usage) == 4  # the probe, two answers, the next day's probe
     events = [(e.state, e.error) for e in await rows(TierEvent, tier="openai") if e.detail != "at start"]
-    assert events == [("budget", "Budget"), ("up", ""), ("stopped", "")]  # the probe rolled the day over
+    assert events == [("budget", "Budget"), ("up", "")]  # the probe rolled the day over
 
 
 def completions(server: FakeOpenAI) -> int:

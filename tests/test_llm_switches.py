@@ -289,7 +289,6 @@ async def test_a_pause_stops_every_call_and_probe_until_unpaused(local: FakeOpen
         ("local", "up", "at start"),
         ("local", "paused", "paused from the admin"),
         ("local", "up", "unpaused in the admin"),
-        ("local", "stopped", "the bot stopped"),
     ]
     assert llm.switches.listeners == [] and llm.switches._task is None  # stopped with the service
 
@@ -311,8 +310,6 @@ async def test_paused_at_start_the_llm_gets_no_request_at_all(local: FakeOpenAI)
     assert await events() == [
         ("local", "paused", "at start: paused from the admin"),
         ("openai", "not_configured", "at start"),
-        ("local", "stopped", "the bot stopped"),
-        ("openai", "stopped", "the bot stopped"),
     ]
 
 
@@ -343,7 +340,6 @@ async def test_the_admin_switches_on_an_llm_the_environment_disabled_and_off_aga
         ("local", "up", "switched on in the admin"),
         ("local", "disabled", "LLM_MODE=disabled"),
         ("local", "disabled", "switched off in the admin"),
-        ("local", "stopped", "the bot stopped"),
     ]
     assert ("openai", "up", "switched on in the admin") in await events()
 
@@ -369,10 +365,7 @@ async def test_switched_to_enabled_a_local_tier_known_down_is_tried_again(local:
 
     # The trial message brought it back: no "up" before an answer proved it.
     local_events = [(e[1], e[2]) for e in await events() if e[0] == "local"]
-    assert local_events[0][0] == "down" and local_events[-2:] == [
-        ("up", "answered"),
-        ("stopped", "the bot stopped"),
-    ]
+    assert local_events[0][0] == "down" and local_events[-1] == ("up", "answered")
 
 
 async def test_switched_to_auto_a_local_llm_not_found_is_skipped_at_once() -> None:

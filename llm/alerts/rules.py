@@ -82,7 +82,7 @@ def find_events(now: datetime, rules: AlertRules | None = None) -> list[Event]:
     if rules.on_down:
         for incident in Incident.objects.filter(recent, scope=Scope.BOT, started__lte=now - delay):
             if (incident.ended or now) - incident.started >= delay:  # a blip shorter than that is not news
-                events += incident_events(incident, back_up=rules.on_back_up)
+                events += incident_events(incident, back_up=rules.on_back_up and answered_again(incident))
     if rules.on_budget:
         for absence in Absence.objects.filter(recent, scope=Scope.BOT, kind=Absence.Kind.BUDGET):
             events.append(budget_event(absence))
@@ -91,6 +91,16 @@ def find_events(now: datetime, rules: AlertRules | None = None) -> list[Event]:
             if (outage.ended or now) - outage.started >= delay:
                 events += adapter_events(outage)
     return events
+
+
+def answered_again(incident: Incident) -> bool:
+    """Whether the incident ended because the tier answered: not a pause, a switch-off or a stop,
+    which end it too (that time is no downtime) while the tier may still be down."""
+    if incident.ended is None:
+        return False
+    return not Absence.objects.filter(
+        tier=incident.tier, scope=incident.scope, started=incident.ended
+    ).exists()
 
 
 def identity(period: Incident | Absence) -> str:

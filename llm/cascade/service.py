@@ -35,13 +35,15 @@ from llm.history.recorder import HistoryRecorder
 from llm.history.scopes import scope_of
 from llm.models import Probe, TierEvent, TierStatus
 from serdabot.database import reconnecting
-from serdabot.outage import connection_errors
 from serdabot.process import role
 from serdabot.redact import register_secret
 
 log = logging.getLogger("llm.service")
 
 NOT_CONFIGURED = TierEvent.State.NOT_CONFIGURED.value
+# `start(process=...)` of the bot itself (runbot) and of console runs (chat): the ones whose
+# stop ends the tiers' time in their history.
+OWN_ENTRY_POINTS = frozenset({"runbot", "chat"})
 # States a live switch or a stop sets; nothing but the next switch or start ends them.
 SWITCH_STATES = frozenset({TierEvent.State.PAUSED, TierEvent.State.DISABLED, TierEvent.State.STOPPED})
 # States in which a tier has no error of its own to show.
@@ -123,6 +125,7 @@ class LLMService:
             warmups=self.warmups,
         )
         self.detection: DetectionResult | None = None
+        self._process = ""
 
     @classmethod
     def from_settings(cls) -> LLMService:
@@ -179,6 +182,7 @@ class LLMService:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self, *, process: str = "runbot") -> DetectionResult:
+        self._process = process
         await self.recorder.start()
         config = self.config
         fresh = await self._init_shared()
@@ -248,9 +252,12 @@ class LLMService:
                 rows = TierStatus._default_manager.filter(scope=scope_of(role()))
                 return dict(rows.values_list("tier", "state"))
 
+        if self.recorder.outage_ongoing:
+            return {}  # known away: no second connect timeout at start
         try:
             return await sync_to_async(read)()
-        except connection_errors():
+        except Exception:  # unreachable, or not migrated (a script): start without it
+            log.debug("tier states not read at start", exc_info=True)
             return {}
 
     async def _init_shared(self) -> dict[str, bool]:
@@ -288,9 +295,10 @@ class LLMService:
             await self.switches.stop()
         await self.monitor.stop()
         await self.warmups.stop()
-        if self.shared is None and self.detection is not None:
+        if self.shared is None and self._process in OWN_ENTRY_POINTS:
             # The only process asking these tiers stops: the time until the next start is
-            # nobody's downtime. (With shared state other workers may go on answering.)
+            # nobody's downtime. (With shared state other workers may go on answering; a
+            # script or a test using the service is not the bot stopping.)
             for name in self.states():
                 self.recorder.record_tier_event(name, TierEvent.State.STOPPED, "", "the bot stopped")
         for tier in self.tiers:
@@ -340,22 +348,23 @@ class LLMService:
         )
         log.warning("[MODEL] %s: the LLM is used again (LLM_MODE=%s)", detail, now.llm_mode)
         try:
-            # What boot does, again: the LLM may have been closed, or its model unloaded, for the game.
+            # What boot does, again: the LLM may have been closed, or its model unloaded, for the
+            # game. The warm-up is not waited for: a model loading after a pause is no outage.
             found = await self._look_for_local(now.llm_mode, notify=False)
             if found:
-                await self._warm_up_at_boot()
+                await self.warmups.trigger(self.local, skip_meanwhile=False)
             elif now.llm_mode == "enabled":
                 await self._trial_now()
         finally:
-            # Whatever failed above, the tiers and their probes come back: a switch turned on
-            # must never leave chat on phrases alone with nothing to notice it.
+            # Whatever failed above, the tiers and their probes come back and the history says
+            # where each tier stands: a switch turned on must never leave chat on phrases alone,
+            # nor the page on "Paused".
             self.cascade.tiers = self.tiers
             self.monitor.start()
-        # The history said "paused" (or "disabled") for every tier: now it says what each one is.
-        states = self.states()
-        for tier in self.tiers:
-            state = states[tier.name]
-            self.recorder.record_tier_event(tier.name, state, self._last_error(tier.name, state), detail)
+            states = self.states()
+            for tier in self.tiers:
+                state = states[tier.name]
+                self.recorder.record_tier_event(tier.name, state, self._last_error(tier.name, state), detail)
 
     async def _follow_mode(self, mode: str) -> None:
         """auto <-> enabled while the LLM is on.
@@ -472,7 +481,10 @@ class LLMService:
             # A call out when the LLM was paused ended since: the history shows the pause (a pause
             # is not downtime) until the LLM is back on, which records each tier's state then.
             return
-        self.recorder.record_tier_event(change.tier, change.state, change.error, change.detail)
+        # A shared (Redis) breaker is the bot's: a console run (chat, llmstatus) that happens to
+        # make its change is the only one to see it, and records it in the bot's history.
+        as_role = "bot" if self.shared is not None and role() == "console" else None
+        self.recorder.record_tier_event(change.tier, change.state, change.error, change.detail, role=as_role)
 
     def _on_budget(self, state: str, detail: str) -> None:
         if self.live.off:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from django.db.models import Min, Q, Sum
 
 from llm.history import local_time
-from llm.models import Absence, Incident, TierStatus
+from llm.models import Absence, Incident, Scope, TierStatus
 
 ZERO = timedelta(0)
 PeriodModel = type[Incident] | type[Absence]
@@ -82,7 +82,7 @@ class Availability:
     def first_seen(self) -> dict[str, datetime]:
         if self._first_seen is None:
             self._first_seen = dict(
-                TierStatus._default_manager.filter(scope__in=self.scopes)
+                TierStatus._default_manager.filter(scope__in=self._expected_scopes)
                 .values("tier")
                 .annotate(first=Min("first_seen"))
                 .values_list("tier", "first")
@@ -113,6 +113,12 @@ class Availability:
     def absent(self, start: datetime, end: datetime, tier: str) -> timedelta:
         return self._times(Absence, start, end).get(tier, ZERO)
 
+    @property
+    def _expected_scopes(self) -> tuple[str, ...]:
+        # What the bot was expected to do: console runs come and go (and are "offline" between
+        # them), so with both shown only the bot's own absences and first state count.
+        return (Scope.BOT.value,) if Scope.BOT.value in self.scopes else self.scopes
+
     def _times(self, model: PeriodModel, start: datetime, end: datetime) -> dict[str, timedelta]:
         """tier -> time its periods cover inside [start, end); computed once per range."""
         key = (model, start, end)
@@ -122,13 +128,14 @@ class Availability:
 
     def _compute(self, model: PeriodModel, start: datetime, end: datetime) -> dict[str, timedelta]:
         manager = model._default_manager
-        if len(self.scopes) > 1:
-            rows = manager.filter(_overlapping(start, end, self.scopes)).order_by()
+        scopes = self._expected_scopes if model is Absence else self.scopes
+        if len(scopes) > 1:
+            rows = manager.filter(_overlapping(start, end, scopes)).order_by()
             spans: dict[str, list[tuple[datetime, datetime | None]]] = {}
             for tier, begun, ended in rows.values_list("tier", "started", "ended"):
                 spans.setdefault(tier, []).append((begun, ended))
             return {tier: union(found, start, end, self.now) for tier, found in spans.items()}
-        mine = manager.filter(scope__in=self.scopes)
+        mine = manager.filter(scope__in=scopes)
         totals: dict[str, timedelta] = {}
         inside = (
             mine.filter(started__gte=start, ended__lte=end)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from llm.history.periods import BAD_STATES
-from llm.models import BudgetSettings, ModelPrice, Probe, Tier, TierStatus, Usage
+from llm.models import BudgetSettings, ModelPrice, Probe, Scope, Tier, TierStatus, Usage
 from serdabot.redact import redact
 
 LABELS = {
@@ -100,7 +100,11 @@ class TierState:
 def current_states(scopes: tuple[str, ...]) -> dict[str, TierState]:
     """Each tier's latest state among the scopes shown (the most recent change wins)."""
     result = {tier: TierState(tier, "unknown", None) for tier in Tier.values}
-    rows = TierStatus._default_manager.filter(scope__in=scopes).order_by("changed")
+    # The bot's own state wins over a console run's (its "stopped" says nothing of the bot).
+    rows = sorted(
+        TierStatus._default_manager.filter(scope__in=scopes),
+        key=lambda row: (row.scope == Scope.BOT, row.changed),
+    )
     for row in rows:
         result[row.tier] = TierState(
             row.tier, row.state, row.since, redact(row.error), redact(row.detail), row.up_seen

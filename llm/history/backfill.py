@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-from django.db import connection, transaction
+from django.db import connection
 
 from llm.history import periods, rollups
 from llm.models import CascadeCall, Probe, Rollup, TierEvent, TierStatus
@@ -40,16 +40,22 @@ def backfill_if_needed() -> bool:
 
 @contextlib.contextmanager
 def one_process_at_a_time() -> Iterator[None]:
-    """The adapters and the workers start together: one builds, the others then find it built.
+    """The adapters and the workers start together on PostgreSQL: one builds, the others then
+    find it built (a session lock: the rebuilds keep their own short write transactions).
 
-    SQLite's IMMEDIATE transactions (the settings ask for them) take the write lock at BEGIN;
-    PostgreSQL needs an advisory lock, as there is no row to lock yet.
+    On SQLite, the one-process default, nothing is held: a write lock held through a minute
+    of reading would make every other writer of the file fail with "database is locked".
     """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BACKFILL_LOCK])
+    if connection.vendor != "postgresql":
         yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [BACKFILL_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKFILL_LOCK])
 
 
 def _backfill() -> bool:

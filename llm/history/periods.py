@@ -196,6 +196,32 @@ def rebuild() -> dict[str, int]:
     }
 
 
+def _up_seen_during(period: Incident | Absence, first: datetime) -> bool:
+    """Whether the tier had answered since it was configured, while `period` went on."""
+    if isinstance(period, Incident):
+        return True
+    if period.kind in (Absence.Kind.PAUSED, Absence.Kind.BUDGET):
+        # A pause or the budget keeps what came before: was the period before it downtime or up?
+        earlier = [
+            p
+            for model in (Incident, Absence)
+            if (
+                p := model._default_manager.filter(
+                    tier=period.tier, scope=period.scope, started__lt=period.started
+                )
+                .order_by("-started")
+                .first()
+            )
+            is not None
+        ]
+        if not earlier:
+            return False
+        latest = max(earlier, key=lambda p: p.started)
+        ended_before = latest.ended is not None and latest.ended < period.started
+        return ended_before or _up_seen_during(latest, first)
+    return False  # never found, disabled, not configured, offline: not since then
+
+
 def _seed(
     key: tuple[str, str], first: datetime, status: TierStatus | None
 ) -> tuple[TierStatus, Incident | Absence | None] | None:
@@ -212,13 +238,26 @@ def _seed(
         if latest is not None:
             before.append(latest)
     if not before:
-        return None
+        if status is None or status.first_seen >= first:
+            return None
+        # No period before, but a state: the tier was up (only "up" has no period) since then.
+        seeded = TierStatus(
+            tier=tier,
+            scope=scope,
+            state=State.UP.value,
+            since=status.first_seen,
+            up_seen=True,
+            first_seen=status.first_seen,
+            changed=status.first_seen,
+        )
+        return seeded, None
     prior = max(before, key=lambda p: p.started)
     first_seen = min(status.first_seen, prior.started) if status is not None else prior.started
-    if prior.ended is None or prior.ended > first:
-        # Still open when the kept changes begin: carried on, its end worked out again.
+    if prior.ended is None or prior.ended >= first:
+        # Still open when the kept changes begin (or ended by the first of them): carried on, its
+        # end worked out again.
         prior.ended = prior.seconds = None
-        up_seen = Incident._default_manager.filter(tier=tier, scope=scope, started__lt=first).exists()
+        up_seen = _up_seen_during(prior, first)
         state, since = prior.state, prior.started
     else:
         # Only "up" has no period: a tier whose latest period had ended was up, so it had answered.

@@ -186,14 +186,18 @@ class HistoryRecorder:
             )
         )
 
-    def record_tier_event(self, tier: str, state: str, error: str = "", detail: str = "") -> None:
+    def record_tier_event(
+        self, tier: str, state: str, error: str = "", detail: str = "", *, role: str | None = None
+    ) -> None:
+        """`role` files the change under another process role than this one's (see LLMService)."""
         self._put(
             TierEvent(
                 tier=tier,
                 state=state,
                 error=storable(redact(error))[:64],
                 detail=storable(redact(detail))[:300],
-            )
+            ),
+            role=role,
         )
 
     def record_boot(
@@ -233,8 +237,10 @@ class HistoryRecorder:
             )
         )
 
-    def _put(self, row: WrittenBy) -> None:
+    def _put(self, row: WrittenBy, *, role: str | None = None) -> None:
         row.host, row.pid, row.role = identity()
+        if role is not None:
+            row.role = role
         if isinstance(row, _STATE_ROWS):
             self._put_state(row)
         elif len(self._queue) >= self.max_queue:

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 # Alerts are the streamer's record of incidents: kept as long as the incidents themselves.
 from llm.alerts.models import AdapterOutage, Alert
+from llm.history.scopes import CONSOLE_ROLES
 from llm.models import (
     Absence,
     BootDetection,
@@ -80,12 +81,12 @@ def prune_history(
     days = retention_days() if days is None else days
     cutoff = (now or timezone.now()) - timedelta(days=days)
     # Each tier's latest state change is kept, however old: it is the tier's current state.
-    latest_events = list(
-        # Per role too: console runs' latest change must not stand in for the bot's.
-        TierEvent._default_manager.values("tier", "role")
-        .annotate(last=Max("pk"))
-        .values_list("last", flat=True)
-    )
+    # Per scope: a console run's latest change must not stand in for the bot's. Not per role: an
+    # old role's change kept forever would be where `rebuildrollups` starts the bot's history.
+    events = TierEvent._default_manager
+    latest_events: list[int] = []
+    for rows in (events.filter(role__in=CONSOLE_ROLES), events.exclude(role__in=CONSOLE_ROLES)):
+        latest_events += rows.values("tier").annotate(last=Max("pk")).values_list("last", flat=True)
     result = {}
     for model in HISTORY_MODELS:
         keep = latest_events if model is TierEvent else []

@@ -12,7 +12,7 @@
   const timeZone = panels.dataset.timeZone || "UTC";
   const STATES = {
     up: "Up", down: "Down", cooling: "Cooling down", warming: "Warming up",
-    budget: "Daily budget reached", not_configured: "Not configured", disabled: "Disabled", paused: "Paused",
+    budget: "Daily budget reached", not_configured: "Not configured", disabled: "Disabled", paused: "Paused", stopped: "Bot stopped",
   };
   const FEED_MAX = 50, REFRESH_DELAY = 2000, REFRESH_MIN_GAP = 10000;
   let socket = null, retryDelay = 1000, everConnected = false, lostAt = null;
