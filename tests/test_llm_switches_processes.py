@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from fallbacks.services import MINIMAL_REPLY
 from llm.models import LiveSwitches, TierEvent
@@ -85,8 +86,15 @@ def bot_database(local_dir: Path, blocker: Any) -> Iterator[str]:
 
     A connection of its own: the test database (in memory, on the default alias) is left alone.
     """
-    default = connections[DEFAULT_DB_ALIAS]
-    wrapper = type(default)({**default.settings_dict, "NAME": str(local_dir / "db.sqlite3")}, BOT_DB)
+    # SQLite whatever this run's database is: the bot process runs on the embedded default.
+    bot_settings = {
+        **connections[DEFAULT_DB_ALIAS].settings_dict,
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(local_dir / "db.sqlite3"),
+        "OPTIONS": {},
+        **dict.fromkeys(("USER", "PASSWORD", "HOST", "PORT"), ""),
+    }
+    wrapper = SQLiteWrapper(bot_settings, BOT_DB)
     with blocker.unblock():
         connections[BOT_DB] = wrapper
         try:
