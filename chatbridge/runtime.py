@@ -63,6 +63,7 @@ class BotRuntime:
             )
             fallbacks.database_unreachable()
             self.llm.recorder.database_unreachable(exc)
+            self.llm.switches.outage.failed(exc, announced=True)  # the live switches keep quiet too
             self._reload = asyncio.create_task(self._load_when_back(), name="caches-reload")
         else:
             await self._load_caches()
