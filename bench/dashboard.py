@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import benchenv  # bench/ is on sys.path when a benchmark runs as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 WINDOWS = ("1h", "24h", "7d", "30d", "90d", "365d")
 MEDIAN_TARGET_MS = 300.0
@@ -41,20 +42,6 @@ FIRST_TARGET_MS = 600.0
 WRITER_TARGET = 2000.0
 PROBE_EVERY = 30
 CHUNK = 10_000
-
-
-def setup_django(local_dir: str, database_url: str) -> None:
-    os.environ["SERDABOT_LOCAL_DIR"] = local_dir
-    os.environ.pop("REDIS_URL", None)
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "serdabot.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def fresh_postgres(url: str) -> None:
@@ -246,7 +233,7 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.first_request:  # the child process of first_request()
-        setup_django(args.keep, args.database_url)
+        benchenv.setup_django(args.keep, database_url=args.database_url)
         [ms] = time_page(f"/?window={args.first_request}", 1)
         print(json.dumps({"ms": ms}))
         return 0
@@ -256,15 +243,13 @@ def main() -> int:
         reuse = bool(args.keep)
         if args.database_url and not reuse:
             fresh_postgres(args.database_url)
-        setup_django(local_dir, args.database_url)
-        from django.core.management import call_command
+        benchenv.setup_django(local_dir, database_url=args.database_url)
         from django.db import connection
         from django.utils import timezone
 
         from llm.history import periods, rollups
         from llm.models import Probe
 
-        call_command("migrate", verbosity=0)
         print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
         if not Probe._default_manager.exists():
             began = time.perf_counter()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import queue
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -111,3 +115,49 @@ def uvicorn_serving(env: dict[str, str], username: str = "streamer") -> Iterator
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+class ChatSession:
+    """`manage.py chat --json` reading stdin: one JSON object back per line sent."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, reply_within: float = 30) -> None:
+        self.log = log
+        self.reply_within = reply_within
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "chat", "--json"],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def say(self, text: str, timeout: float | None = None) -> dict[str, Any]:
+        timeout = self.reply_within if timeout is None else timeout
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        try:
+            return dict(json.loads(self.lines.get(timeout=timeout)))
+        except queue.Empty:
+            raise AssertionError(
+                f"no reply within {timeout} s; the bot's log:\n{self.log.read_text()}"
+            ) from None
+
+    def close(self) -> int:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()

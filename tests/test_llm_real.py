@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import queue
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.subprocesses import ROOT, bot_env, free_port, manage
+from tests.subprocesses import ChatSession, bot_env, free_port, manage
 
 pytestmark = pytest.mark.llm
 
@@ -122,43 +120,6 @@ def llama(tmp_path: Path) -> Iterator[LlamaServer]:
     server.stop()
 
 
-class ChatSession:
-    """`manage.py chat --json` reading stdin: one JSON object back per line sent."""
-
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "chat", "--json"],
-            env=env,
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=(workdir / "chat.log").open("w"),
-            text=True,
-            bufsize=1,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def say(self, text: str, timeout: float = 60) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        return dict(json.loads(self.lines.get(timeout=timeout)))
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def assert_local_answer(data: dict[str, Any], intent: str) -> None:
     assert (data["source"], data["intent"]) == ("local", intent), data
     reply = data["reply"]
@@ -200,7 +161,7 @@ def test_a_killed_server_gives_fallbacks_at_once_and_a_restart_brings_it_back(
     env = bot_env(
         local_dir, LLM_ENDPOINT=llama.url, LLM_MAX_TOKENS="40", LLM_PROBE_INTERVAL=str(PROBE_INTERVAL)
     )
-    chat = ChatSession(env, tmp_path)
+    chat = ChatSession(env, tmp_path / "chat.log", reply_within=60)  # a real model on the CPU
     try:
         assert_local_answer(chat.say("!ask c'est quoi un GPU ?"), "ask")
 

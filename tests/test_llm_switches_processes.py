@@ -10,11 +10,6 @@ the bot's own watcher reads the row.
 from __future__ import annotations
 
 import contextlib
-import json
-import queue
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,57 +22,13 @@ from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from fallbacks.services import MINIMAL_REPLY
 from llm.models import LiveSwitches, TierEvent
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
-from tests.subprocesses import ROOT, bot_env
+from tests.subprocesses import ChatSession, bot_env
 
 pytestmark = pytest.mark.timeout(120)
 
 # The bot's watcher reads the row every SWITCH_POLL (2 s) seconds: room for a loaded CI machine.
 APPLIED_WITHIN = 20.0
 BOT_DB = "bot"
-
-
-class ChatSession:
-    """`manage.py chat --json` reading stdin: one JSON object back per line sent."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "chat", "--json"],
-            env=env,
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log.open("w"),
-            text=True,
-            bufsize=1,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def say(self, text: str, timeout: float = 30) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        try:
-            return dict(json.loads(self.lines.get(timeout=timeout)))
-        except queue.Empty:
-            raise AssertionError(
-                f"no reply within {timeout} s; the bot's log:\n{self.log.read_text()}"
-            ) from None
-
-    def close(self) -> int:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
 
 
 @contextlib.contextmanager
