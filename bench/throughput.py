@@ -10,6 +10,9 @@ Each scenario runs in a fresh child process (its own SQLite history, its own lay
   b         `!ask` answered by a fallback phrase while the LLM is down (nothing listens
             on LLM_ENDPOINT, so boot detection marks it down): Relay -> layer -> worker
             -> handler -> history recorder -> reply -> outbound queue -> sent.
+  b-guarded the same as b with 1,000 blocked terms (every one also checked against the
+            question) and conversation memory on; b runs with both off (MEMORY_TURNS=0, no
+            terms). Issue 12: b-guarded keeps >= 90% of b's replies per second.
   memory    1,000,000 events (9 ordinary lines for each `!ask`), every one from a new
             user: resident memory after 10,000 and after 1,000,000 events, on a channel
             without cooldowns (the pipeline's own state: claims, history, layer) and on one
@@ -58,6 +61,8 @@ TARGETS = {
     ("b", "memory"): 2_000,
     ("b", "redis"): 591,  # issue 10: no lower than issue 6's figure
 }
+# Issue 12: with 1,000 blocked terms and memory on, at least this share of b's rate.
+GUARDED_RATIO = 90
 # memory-cooldowns: every !ask starts a 30 s cooldown for a user never seen before, so the
 # cooldown table fills to its bound (10,000 users) and then forgets the oldest.
 USER_COOLDOWN = {"memory-cooldowns": 30}
@@ -77,11 +82,15 @@ WORKERS = 1
 # -- child: one scenario ------------------------------------------------------------------
 
 
-def setup_django(local_dir: str, redis_url: str, user_cooldown: int = 0) -> None:
+def setup_django(local_dir: str, redis_url: str, user_cooldown: int = 0, scenario: str = "") -> None:
     # Nothing listens on port 9 here: the LLM is down, so every !ask gets a fallback phrase.
     os.environ["LLM_ENDPOINT"] = "http://127.0.0.1:9/v1"
     os.environ.pop("OPENAI_API_KEY", None)
+    # Conversation memory only where it is measured (b-guarded); b is the run with it off.
+    os.environ["MEMORY_TURNS"] = "6" if scenario == "b-guarded" else "0"
     benchenv.setup_django(local_dir, redis_url)
+    if scenario == "b-guarded":
+        add_blocked_terms(1_000)
     from chatbridge.models import ChannelSettings
 
     # Room for every reply, and no cooldowns unless asked: this measures the pipeline, not
@@ -92,6 +101,21 @@ def setup_django(local_dir: str, redis_url: str, user_cooldown: int = 0) -> None
         user_cooldown=user_cooldown,
         channel_cooldown=0,
         reply_queue_limit=100_000,
+    )
+
+
+def add_blocked_terms(count: int) -> None:
+    """`count` blocked terms, every one checked against questions too: the worst case for
+    the question check each !ask goes through. About one in ten is a regular expression."""
+    from chatbridge.moderation.models import BlockedTerm
+
+    BlockedTerm.objects.bulk_create(
+        BlockedTerm(
+            term=rf"interdit{i}\w*" if i % 10 == 0 else f"motbloque{i}",
+            regex=i % 10 == 0,
+            check_questions=True,
+        )
+        for i in range(count)
     )
 
 
@@ -211,7 +235,7 @@ async def measure(
                 # An acknowledged line behind them: the worker handles in order.
                 await client.submit(chat(-1, "sync"), ack=True)
                 await client.receive()
-    elif scenario == "b":
+    elif scenario in ("b", "b-guarded"):
         for i in range(events):
             await sink.window.acquire()
             await relay.incoming(chat(i, "!ask c'est quoi Python ?"))
@@ -276,7 +300,7 @@ def child(scenario: str, events: int, redis_url: str) -> None:
     # SIGTERM (a timeout) must still run the finally blocks that stop worker processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory(prefix="serdabot-bench-") as local_dir:
-        setup_django(local_dir, redis_url, USER_COOLDOWN.get(scenario, 0))
+        setup_django(local_dir, redis_url, USER_COOLDOWN.get(scenario, 0), scenario)
         if redis_url:
             from asgiref.sync import async_to_sync
             from channels.layers import get_channel_layer
@@ -324,6 +348,7 @@ def main() -> None:
         ("a-relay", "memory", 400_000 // scale),
         ("a-layer", "memory", 200_000 // scale),
         ("b", "memory", 40_000 // scale),
+        ("b-guarded", "memory", 40_000 // scale),
     ]
     if args.redis:
         plan += [("a-layer", "redis", 40_000 // scale), ("b", "redis", 10_000 // scale)]
@@ -351,8 +376,10 @@ def run_plan(plan: list[tuple[str, str, int]], redis_url: str) -> bool:
     print("| scenario | layer | events | seconds | per second | target | |")
     print("|---|---|---:|---:|---:|---:|---|")
     ok = True
+    rates: dict[tuple[str, str], float] = {}
     for scenario, layer, events in plan:
         result = spawn(scenario, events, redis_url if layer == "redis" else "")
+        rates[(scenario, layer)] = result["per_second"]
         target = TARGETS.get((scenario, layer))
         passed = target is None or result["per_second"] >= target
         ok &= passed
@@ -361,6 +388,16 @@ def run_plan(plan: list[tuple[str, str, int]], redis_url: str) -> bool:
             f"| {f'>= {target:,}' if target else '-'} | {('PASS' if passed else 'FAIL') if target else '-'} |"
         )
     print()
+    plain, guarded = rates.get(("b", "memory")), rates.get(("b-guarded", "memory"))
+    if plain and guarded:
+        ratio = guarded / plain * 100
+        passed = ratio >= GUARDED_RATIO
+        ok &= passed
+        print(
+            f"b-guarded / b (1,000 blocked terms and memory on, against both off): {ratio:.1f}% "
+            f"(target >= {GUARDED_RATIO}%): {'PASS' if passed else 'FAIL'}"
+        )
+        print()
     return ok
 
 

@@ -14,6 +14,10 @@ class ChannelSettingsAdmin(admin.ModelAdmin[ChannelSettings]):
         "platform",
         "channel",
         "label",
+        "bot_enabled",
+        "llm_enabled",
+        "persona",
+        "language",
         "ask_enabled",
         "chill_enabled",
         "mention_enabled",
@@ -24,10 +28,17 @@ class ChannelSettingsAdmin(admin.ModelAdmin[ChannelSettings]):
         "fallback_mode",
     ]
     list_editable = ["ask_enabled", "chill_enabled", "mention_enabled", "user_cooldown", "channel_cooldown"]
-    list_filter = ["platform", "cooldown_notice", "fallback_mode"]
+    list_filter = ["platform", "bot_enabled", "llm_enabled", "persona", "language", "fallback_mode"]
     search_fields = ["channel", "label", "extra_names"]
     fieldsets = [
-        (None, {"fields": ["platform", "channel", "label"]}),
+        (None, {"fields": ["platform", "channel", "label", "bot_enabled", "llm_enabled"]}),
+        (
+            "Persona",
+            {
+                "fields": ["persona", "language", "ask_prompt", "chill_prompt", "allow_links"],
+                "description": "Empty prompts follow the persona's preset. Changes apply to the next line.",
+            },
+        ),
         ("Commands", {"fields": ["ask_enabled", "chill_enabled", "mention_enabled", "extra_names"]}),
         (
             "Cooldowns",
@@ -75,3 +86,7 @@ class TwitchTokenAdmin(admin.ModelAdmin[TwitchToken]):
 
     def has_change_permission(self, request: HttpRequest, obj: TwitchToken | None = None) -> bool:
         return False
+
+
+# The moderation admin (blocked terms, held replies) lives with the moderation code.
+from chatbridge.moderation import admin as moderation_admin  # noqa: E402, F401

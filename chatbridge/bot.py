@@ -19,6 +19,7 @@ from chatbridge.adapters.registry import Adapter, configured_adapters, not_confi
 from chatbridge.adapters.relay import Relay
 from chatbridge.adapters.supervisor import Supervisor
 from chatbridge.channel_settings import settings_cache
+from chatbridge.moderation.terms import blocked_terms
 from chatbridge.runtime import BotRuntime
 from chatbridge.webserver import WebServer
 from chatbridge.worker import ChatWorker, build_worker
@@ -27,7 +28,8 @@ from llm.alerts.loop import run_alerts
 from llm.cascade.switches import live_switches
 from llm.history.retention import prune_daily
 from serdabot.broadcast import listen
-from serdabot.outage import describe
+from serdabot.database import ping
+from serdabot.outage import connection_errors, describe
 from serdabot.tasks import cancel_and_wait
 
 log = logging.getLogger("serdabot.bot")
@@ -90,6 +92,7 @@ def start_change_listener() -> asyncio.Task[None]:
         "channels": settings_cache.load,
         "budget": reload_budget,
         "switches": live_switches.refresh,
+        "moderation": blocked_terms.load,
     }
     return asyncio.create_task(listen(refreshers), name="change-listener")
 
@@ -129,13 +132,33 @@ def wanted_adapters(platforms: Iterable[str]) -> list[Adapter]:
     return adapters
 
 
-async def warm_phrases() -> None:
-    """The adapters answer from the phrase cache when the workers cannot (their guard)."""
+async def warm_phrases() -> bool:
+    """The adapters answer from the phrase cache when the workers cannot (their guard), and
+    know the custom commands from it."""
     try:
         await sync_to_async(fallbacks.warm)()
     except Exception as exc:
         # Built-in phrases stand in until the change listener or a restart reloads them.
         log.warning("fallback phrases not loaded (%s): the built-in ones answer meanwhile", describe(exc))
+        return False
+    return fallbacks.loaded()
+
+
+async def keep_trying_phrases(first: float = 1.0, cap: float = 30.0) -> None:
+    """An adapter-only process whose database was away at start: load the phrases (and so the
+    custom commands) once it answers, rather than waiting for someone to edit one. Quiet
+    meanwhile: the start said it once."""
+    delay = first
+    while True:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, cap)
+        try:
+            await sync_to_async(ping, thread_sensitive=True)()
+        except connection_errors():
+            continue
+        if await warm_phrases():
+            log.info("fallback phrases and custom commands loaded: the database answers again")
+            return
 
 
 def relays(adapters: Iterable[Adapter]) -> list[Relay]:
@@ -207,8 +230,8 @@ async def run_bot(
     chat_worker = build_worker() if worker else None
     tasks = [start_worker(chat_worker), start_pruning(stop)] if chat_worker is not None else []
     adapters = wanted_adapters(platforms)
-    if adapters and bot is None:
-        await warm_phrases()
+    if adapters and bot is None and not await warm_phrases():
+        tasks.append(asyncio.create_task(keep_trying_phrases(), name="phrases-retry"))
     tasks += supervise(adapters)
     if chat_worker is not None or adapters:
         tasks.append(start_alerts(stop))

@@ -37,6 +37,13 @@ class ChannelConfig:
     fallback_mode: str  # "" = the global FALLBACK_MODE
     extra_names: tuple[str, ...]
     reply_queue_limit: int
+    bot_enabled: bool = True  # `!serdabot off`: nothing but `!serdabot on` is answered
+    llm_enabled: bool = True  # `!serdabot llm off`: phrases only
+    persona: str = "geek_fr"  # chatbridge.prompts.PRESETS
+    language: str = "fr"  # "fr" or "en": the model's replies and the bot's own texts
+    ask_prompt: str = ""  # "" = the persona's
+    chill_prompt: str = ""  # "" = the persona's
+    allow_links: bool = False  # off: links are removed from the model's answers
 
     @classmethod
     def from_row(cls, row: ChannelSettings) -> ChannelConfig:
@@ -50,6 +57,13 @@ class ChannelConfig:
             fallback_mode=row.fallback_mode,
             extra_names=row.names(),
             reply_queue_limit=max(row.reply_queue_limit, 1),
+            bot_enabled=row.bot_enabled,
+            llm_enabled=row.llm_enabled,
+            persona=row.persona,
+            language=row.language,
+            ask_prompt=row.ask_prompt.strip(),
+            chill_prompt=row.chill_prompt.strip(),
+            allow_links=row.allow_links,
         )
 
 

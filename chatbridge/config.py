@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from serdabot.env import env_bool, env_float, env_int, env_list, env_str
+from serdabot.env import SettingError, env_bool, env_float, env_int, env_list, env_str
 
 TWITCH_API_URL = "https://api.twitch.tv/helix/"
 TWITCH_AUTH_URL = "https://id.twitch.tv/"
@@ -91,6 +91,12 @@ class DiscordConfig:
     api_url: str = DISCORD_API_URL
     gateway_url: str = DISCORD_GATEWAY_URL
     allow_dms: bool = False
+    # Servers the slash commands are synced to at start (there at once); none: synced
+    # globally, for every server the bot is in.
+    guilds: tuple[int, ...] = ()
+    # The privileged Message Content intent. Off: only slash commands and mentions work
+    # (Discord still sends the text of a message that mentions the bot).
+    message_content: bool = True
     # discord.py already waits out Discord's own buckets; this keeps one channel from
     # hogging them and bounds what waits (Discord allows about 5 messages per 5 s).
     rate_limit: RateLimit = RateLimit(5, 5.0)
@@ -113,11 +119,23 @@ class DiscordConfig:
             api_url=(env_str("DISCORD_API_URL") or DISCORD_API_URL).rstrip("/"),
             gateway_url=env_str("DISCORD_GATEWAY_URL") or DISCORD_GATEWAY_URL,
             allow_dms=env_bool("DISCORD_ALLOW_DMS", False),
+            guilds=_snowflakes("DISCORD_GUILDS"),
+            message_content=env_bool("DISCORD_MESSAGE_CONTENT", True),
             rate_limit=RateLimit(
                 env_int("DISCORD_RATE_LIMIT", 5, minimum=1),
                 env_float("DISCORD_RATE_WINDOW", 5.0, minimum=0.1),
             ),
         )
+
+
+def _snowflakes(name: str) -> tuple[int, ...]:
+    """Discord ids (server ids for DISCORD_GUILDS), in order, each once."""
+    ids: dict[int, None] = {}
+    for item in env_list(name):
+        if not item.isdecimal():
+            raise SettingError(f"{name}: expected Discord ids (numbers) separated by commas, got {item!r}")
+        ids[int(item)] = None
+    return tuple(ids)
 
 
 def _lower(names: Iterable[str]) -> tuple[str, ...]:

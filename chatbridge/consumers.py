@@ -16,12 +16,13 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
-from chatbridge import runtime
+from chatbridge import gate, runtime
+from chatbridge.channel_settings import settings_cache
 from chatbridge.claims import claims_for_settings
-from chatbridge.commands import Command, parse
+from chatbridge.commands import Command
 from chatbridge.events import WORKER_CHANNEL, ChatEvent, Reply, reply_json
 from chatbridge.handler import Handler
-from chatbridge.sanitize import format_reply, limit_for
+from chatbridge.sanitize import fill_variables, format_reply, limit_for
 from fallbacks.services import choose_fallback
 from fallbacks.services import warm as fallbacks_warm
 from serdabot.outage import Outage, connection_errors, read_through, send_once_more
@@ -267,16 +268,22 @@ async def web_fallback(event: ChatEvent) -> Reply | None:
     from chatbridge.adapters.relay import guard_defaults, guard_intent
     from llm.cascade.switches import live_switches
 
-    command = parse(event.text, (settings.BOT_NAME,), mentions_bot=event.mentions_bot)
+    config = settings_cache.get(event.platform, event.channel)
+    command = gate.decide(event, config, (settings.BOT_NAME,))
     if command is None:
         return None
     # The live switch when this process watches it (runbot does), else FALLBACK_MODE.
-    fallback = choose_fallback(guard_intent(command), live_switches.fallback_mode(guard_defaults()[1]))
+    intent = guard_intent(command)
+    mode = gate.phrase_mode(
+        command, intent, config.fallback_mode or live_switches.fallback_mode(guard_defaults()[1])
+    )
+    fallback = choose_fallback(intent, mode, language=config.language, channel="web:web")
+    body = fill_variables(fallback.text, user=event.user, channel=event.channel)
     return Reply(
         platform=event.platform,
         channel=event.channel,
         user=event.user,
-        text=format_reply(event.user, fallback.text, limit_for(event.platform)),
+        text=format_reply(event.user, body, limit_for(event.platform)),
         source="fallback",
         intent=command.intent,
         latency_ms=0.0,

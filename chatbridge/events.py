@@ -29,6 +29,18 @@ class ChatEvent:
     mentions_bot: bool = False
     user_id: str = ""
     channel_id: str = ""
+    # Custom commands may be kept to subscribers or VIPs (Twitch badges; False elsewhere).
+    is_subscriber: bool = False
+    is_vip: bool = False
+    # The stream's current title and game (Twitch: Helix at start, EventSub channel.update),
+    # set by the adapter so a worker in another process can put them in the prompt.
+    stream_title: str = ""
+    stream_game: str = ""
+    # Discord: the ids of the users the message mentions, in order (display names are not
+    # unique there: `!serdabot forget @name` finds the viewer by id).
+    mention_ids: tuple[str, ...] = ()
+    # A readable channel name for `{channel}` in phrases where `channel` is an id (Discord).
+    channel_name: str = ""
 
     def to_message(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies recursively, and this runs for every chat line.
@@ -36,7 +48,10 @@ class ChatEvent:
 
     @classmethod
     def from_message(cls, data: dict[str, Any]) -> ChatEvent:
-        return cls(**{k: v for k, v in data.items() if k in _EVENT_FIELDS})
+        values = {k: v for k, v in data.items() if k in _EVENT_FIELDS}
+        # The layer gives a list back (msgpack, JSON).
+        values["mention_ids"] = tuple(str(i) for i in values.get("mention_ids") or ())
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +72,10 @@ class Reply:
     first_token_ms: float | None = None  # None without a model answer
     # Each tier the cascade tried or skipped, in order, as TierAttempt.as_dict() gives them.
     tiers: tuple[dict[str, Any], ...] = ()
+    # The phrase as written (before {user} and "@user "), when a phrase set answered in the
+    # fun mode: the relay uses it so a channel never gets the same phrase twice in a row,
+    # whichever worker picked it.
+    phrase: str = ""
 
     def to_message(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _REPLY_FIELDS}

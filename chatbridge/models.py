@@ -19,6 +19,17 @@ class FallbackMode(models.TextChoices):
     MINIMAL = "minimal", "🤖 only"
 
 
+class Persona(models.TextChoices):
+    GEEK_FR = "geek_fr", "Geek, French"
+    NEUTRAL_FR = "neutral_fr", "Neutral, French"
+    ENGLISH = "english", "English"
+
+
+class Language(models.TextChoices):
+    FR = "fr", "French"
+    EN = "en", "English"
+
+
 class ChannelSettings(models.Model):
     """How the bot behaves in one channel. Channels without a row get these defaults."""
 
@@ -57,6 +68,52 @@ class ChannelSettings(models.Model):
         default=10,
         help_text="Replies waiting for the chat rate limit; past this the oldest are dropped.",
     )
+    bot_enabled = models.BooleanField(
+        "Bot on",
+        default=True,
+        db_default=True,
+        help_text="Off (`!serdabot off`): the bot answers nothing here except `!serdabot on`.",
+    )
+    llm_enabled = models.BooleanField(
+        "Language model on",
+        default=True,
+        db_default=True,
+        help_text="Off (`!serdabot llm off`): phrases only, no model call.",
+    )
+    persona = models.CharField(
+        max_length=16,
+        choices=Persona.choices,
+        default=Persona.GEEK_FR,
+        db_default=Persona.GEEK_FR,
+        help_text="The preset the prompts below start from when they are empty.",
+    )
+    language = models.CharField(
+        max_length=8,
+        choices=Language.choices,
+        default=Language.FR,
+        db_default=Language.FR,
+        help_text="The language of replies.",
+    )
+    ask_prompt = models.TextField(
+        "!ask system prompt",
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Empty: the persona's. Applies live, no restart.",
+    )
+    chill_prompt = models.TextField(
+        "Mentions and !chill system prompt",
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Empty: the persona's. Applies live.",
+    )
+    allow_links = models.BooleanField(
+        "Allow links in answers",
+        default=False,
+        db_default=False,
+        help_text="Off: links are removed from the model's answers.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -72,6 +129,15 @@ class ChannelSettings(models.Model):
     def clean(self) -> None:
         if self.reply_queue_limit < 1:
             raise ValidationError({"reply_queue_limit": "Keep at least one pending reply."})
+        # A preset's prompt names its language: with the other one, the model gets two orders.
+        persona_language = Language.EN if self.persona == Persona.ENGLISH else Language.FR
+        if self.language != persona_language:
+            raise ValidationError(
+                {
+                    "language": f"The {self.get_persona_display()} persona answers in "
+                    f"{persona_language.label}: pick that language, or another persona."
+                }
+            )
         if self.platform == Platform.TWITCH:
             self.channel = self.channel.strip().lstrip("#").lower()
 
@@ -119,3 +185,7 @@ class TwitchToken(models.Model):
 
     def __repr__(self) -> str:
         return f"<TwitchToken user_id={self.user_id}>"
+
+
+# The moderation models live with the code that uses them; imported here so Django registers them.
+from chatbridge.moderation.models import BlockedTerm, HeldReply  # noqa: E402, F401

@@ -1,8 +1,10 @@
 """The bot's system prompts: the one place a streamer changes how the model speaks.
 
-Each can also be overridden without touching code, by the environment
-(PROMPT_ASK, PROMPT_CHILL) or the config file named by SERDABOT_CONFIG
-(`bot.prompts.ask`, `bot.prompts.chill`).
+A channel picks a persona (`PRESETS`) in the admin, or writes prompts of its own there.
+The default persona's prompts (geek_fr, `DEFAULTS`) can also be overridden without
+touching code, by the environment (PROMPT_ASK, PROMPT_CHILL) or the config file named by
+SERDABOT_CONFIG (`bot.prompts.ask`, `bot.prompts.chill`). The rules every prompt ends
+with (no chat commands, no links...) are added by `chatbridge.prompting`, not written here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,32 @@ CHILL = (
 )
 
 DEFAULTS = {"ask": ASK, "chill": CHILL}
+
+DEFAULT_PERSONA = "geek_fr"
+# One entry per ChannelSettings.persona choice: the prompts a channel gets unless its row has its own.
+PRESETS: dict[str, dict[str, str]] = {
+    DEFAULT_PERSONA: dict(DEFAULTS),
+    "neutral_fr": {
+        "ask": (
+            "Tu es SerdaBot, l'assistant du chat. Réponds en français, en une ou deux phrases courtes, "
+            "claires et polies, sur un ton neutre, sans markdown."
+        ),
+        "chill": (
+            "Tu es SerdaBot, l'assistant du chat. On te mentionne : réponds en une phrase courte et "
+            "aimable, en français, sur un ton neutre, sans markdown."
+        ),
+    },
+    "english": {
+        "ask": (
+            "You are SerdaBot, the Twitch chat's bot. Answer in English, in one or two short sentences, "
+            "geeky and lightly ironic, no markdown."
+        ),
+        "chill": (
+            "You are SerdaBot, the Twitch chat's bot. Someone mentioned you: reply in one short, friendly "
+            "sentence, in English, geeky and relaxed, no markdown."
+        ),
+    },
+}
 
 
 def _from_file(path: str) -> Mapping[str, Any]:

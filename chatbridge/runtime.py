@@ -13,7 +13,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chatbridge.channel_settings import settings_cache
+from chatbridge.controls import Status
 from chatbridge.handler import Handler
+from chatbridge.memory import memory_from_settings
+from chatbridge.moderation.check import Moderator
+from chatbridge.moderation.terms import blocked_terms
 from chatbridge.prompts import load_prompts
 from fallbacks import services as fallbacks
 from llm.cascade.service import LLMService
@@ -46,6 +50,9 @@ class BotRuntime:
             bot_names=(settings.BOT_NAME,),
             fallback_mode=llm.config.fallback_mode,
             prompts=prompts,
+            memory=memory_from_settings(),
+            moderator=Moderator.from_settings(llm),
+            status=lambda: llm_status(llm),
         )
         return cls(llm, handler)
 
@@ -74,6 +81,7 @@ class BotRuntime:
         # Each keeps what it has (built-in phrases, defaults) if the database fails meanwhile.
         await sync_to_async(fallbacks.warm)()
         await settings_cache.refresh()
+        await blocked_terms.refresh()
 
     async def _load_when_back(self) -> None:
         """Read the phrases and channel settings once the database that was down at start answers."""
@@ -94,6 +102,25 @@ class BotRuntime:
             await cancel_and_wait([self._reload])
             self._reload = None
         await self.llm.stop()
+        await self.handler.memory.aclose()
+        await self.handler.moderator.aclose()
+
+
+def llm_status(llm: LLMService) -> Status:
+    """What `!serdabot status` says: each tier's state, the mode, and what the budget leaves."""
+    left = ""
+    if llm.openai is not None:
+        today = llm.budget.today() if llm.budget is not None else None
+        if today is None or (today.request_limit is None and today.token_limit is None):
+            left = "∞"
+        else:
+            parts = []
+            if today.request_limit is not None:
+                parts.append(f"{max(today.request_limit - today.requests, 0)} req")
+            if today.token_limit is not None:
+                parts.append(f"{max(today.token_limit - today.tokens, 0)} tokens")
+            left = ", ".join(parts)
+    return Status(tiers=llm.states(), mode=llm.live.off or llm.live.llm_mode, budget_left=left)
 
 
 _current: BotRuntime | None = None

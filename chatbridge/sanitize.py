@@ -63,10 +63,21 @@ def trim(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:-") + ELLIPSIS
 
 
+def fill_variables(phrase: str, *, user: str, channel: str) -> str:
+    """`{user}` and `{channel}` in a streamer's phrase. Literal replacement, not str.format:
+    a phrase with other braces ("{}" in a joke) must not fail."""
+    return phrase.replace("{user}", user).replace("{channel}", channel)
+
+
+def chat_body(body: str) -> str:
+    """`body` as a reply carries it: one line, never starting with "/" or "." (a chat command)."""
+    return one_line(body).lstrip("/. ")
+
+
 def format_reply(user: str, body: str, limit: int) -> str:
     """`@user body` on one line within `limit`, never starting with "/" or "."."""
     name = one_line(user).replace(" ", "_").lstrip("@/.") or "chat"
     prefix = f"@{name} "
-    text = one_line(body).lstrip("/. ")
+    text = chat_body(body)
     room = max(limit - len(prefix), 0)
     return (prefix + trim(text, room)).rstrip()[:limit]

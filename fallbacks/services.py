@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -29,14 +31,76 @@ class Fallback(NamedTuple):
     text: str
 
 
+class LastPhrases:
+    """The last phrase sent per (channel, phrase set), so the next one differs.
+
+    Bounded: the least recently used keys go first. Called from the event loop and from
+    sync_to_async threads, hence the lock (held for a dict operation, nothing more).
+    """
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self.max_keys = max_keys
+        self._last: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def pick(self, key: tuple[str, str], pool: tuple[str, ...]) -> str:
+        with self._lock:
+            last = self._last.get(key)
+            text = random.choice(pool)
+            if text == last and len(pool) > 1:
+                # Uniform over the others: shift by 1..n-1 from the repeated one.
+                text = pool[(pool.index(text) + random.randrange(1, len(pool))) % len(pool)]
+            self._last[key] = text
+            self._last.move_to_end(key)
+            if len(self._last) > self.max_keys:
+                self._last.popitem(last=False)
+            return text
+
+    def last(self, key: tuple[str, str]) -> str | None:
+        with self._lock:
+            return self._last.get(key)
+
+    def note(self, key: tuple[str, str], text: str) -> None:
+        """`text` went out for `key`, picked elsewhere (another process's worker)."""
+        with self._lock:
+            self._last[key] = text
+            self._last.move_to_end(key)
+            if len(self._last) > self.max_keys:
+                self._last.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._last
+
+    def clear(self) -> None:
+        with self._lock:
+            self._last.clear()
+
+
+last_phrases = LastPhrases()
+
+
 def get_fallback_response(intent: str, mode: str = "fun") -> str:
     return choose_fallback(intent, mode).text
 
 
-def choose_fallback(intent: str, mode: str = "fun") -> Fallback:
+def choose_fallback(
+    intent: str,
+    mode: str = "fun",
+    *,
+    language: str = "fr",
+    channel: str = "",
+    memory: LastPhrases | None = None,
+) -> Fallback:
     """A phrase for `intent`, and which phrase set it came from (chill when the intent has none).
 
+    Phrases in `language` (or for any language) come first, then the intent's others.
+    `channel` is any stable key of where the reply goes: the same channel never gets the
+    same phrase of a set twice in a row while the set has more than one.
     In silent and minimal modes the fixed text stands in for `intent`'s phrases.
+    `memory`: where the last phrases are kept (this process's by default).
     """
     if mode == "silent":
         return Fallback(intent, SILENT_REPLY)
@@ -45,25 +109,27 @@ def choose_fallback(intent: str, mode: str = "fun") -> Fallback:
     if mode != "fun" and mode not in _warned_modes:
         _warned_modes.add(mode)
         log.warning("unknown fallback mode %r (expected one of %s), using fun", mode, ", ".join(MODES))
+    language = (language or "").strip().lower()
     try:
-        used, texts = _choices(cache.current(), intent)
-        return Fallback(used, random.choice(texts))
+        used, pool = _choices(cache.snapshot(), intent, language)
+        return Fallback(used, (memory or last_phrases).pick((channel, used), pool))
     except Exception:
         # Whatever went wrong, the chat still gets an answer.
         log.exception("fallback phrase lookup failed for intent %r", intent)
-        return Fallback(DEFAULT_INTENT, random.choice(builtin.PHRASES[DEFAULT_INTENT]))
+        phrases = builtin.LANGUAGES.get(language, builtin.PHRASES)
+        return Fallback(DEFAULT_INTENT, random.choice(phrases[DEFAULT_INTENT]))
 
 
-def _choices(phrases: cache.Phrases, intent: str) -> tuple[str, tuple[str, ...]]:
+def _choices(snapshot: cache.Snapshot, intent: str, language: str) -> tuple[str, tuple[str, ...]]:
     for used, source in (
-        (intent, phrases),
-        (DEFAULT_INTENT, phrases),
-        (intent, builtin.PHRASES),
+        (intent, snapshot),
+        (DEFAULT_INTENT, snapshot),
+        (intent, cache.BUILTIN),
     ):
-        texts = source.get(used)
+        texts = source.phrases_for(used, language)
         if texts:
             return used, texts
-    return DEFAULT_INTENT, builtin.PHRASES[DEFAULT_INTENT]
+    return DEFAULT_INTENT, cache.BUILTIN.phrases_for(DEFAULT_INTENT, language)
 
 
 def get_all_fallback_intents() -> list[str]:
@@ -111,6 +177,11 @@ def add_custom_fallback(intent: str, phrases: Iterable[str]) -> int:
 def warm() -> None:
     """Load the phrases into memory. Sync code only: call it at bot start."""
     cache.reload()
+
+
+def loaded() -> bool:
+    """Whether phrases from the database are in memory (not the built-in ones)."""
+    return cache.is_loaded()
 
 
 def database_unreachable() -> None:

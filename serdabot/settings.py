@@ -245,6 +245,18 @@ LOGGING = {
 BOT_NAME = env_str("BOT_NAME") or "serdabot"
 # Store chat text and user names in the call history (off: only metadata is kept).
 HISTORY_STORE_CHAT = env_bool("HISTORY_STORE_CHAT", False)
+# Conversation memory for !ask and mentions (chatbridge/memory.py): per user and channel, the
+# last MEMORY_TURNS exchanges within MEMORY_TTL seconds. In this process, or in Redis with
+# REDIS_URL. Bounded: MEMORY_MAX_USERS conversations, MEMORY_MAX_BYTES of text in all.
+MEMORY_TURNS = env_int("MEMORY_TURNS", 6)
+MEMORY_TTL = env_int("MEMORY_TTL", 600)
+MEMORY_MAX_USERS = env_int("MEMORY_MAX_USERS", 5_000, minimum=1)
+MEMORY_MAX_BYTES = env_int("MEMORY_MAX_BYTES", 4_000_000, minimum=1_000)
+# Moderation of answers (chatbridge/moderation/): blocked terms always; MODERATION=openai also
+# asks OpenAI's moderation endpoint when a key is set. A failed check holds the answer unless
+# MODERATION_FAIL_OPEN is on.
+MODERATION = env_str("MODERATION").lower()
+MODERATION_FAIL_OPEN = env_bool("MODERATION_FAIL_OPEN", False)
 # Probes, calls and state changes older than this are pruned (prunehistory, and runbot daily).
 HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 90, minimum=1)
 # On SIGTERM, how long in-flight answers and queued replies get to finish before the process closes.

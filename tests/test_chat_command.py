@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from chatbridge.controls import TEXTS
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
 from tests.subprocesses import bot_env, manage
 
@@ -130,3 +131,25 @@ def test_the_text_output_names_the_phrase_set_and_the_tiers(local_dir: Path) -> 
     assert reply.removeprefix("@viewer ") in phrases(local_dir, "ask_error")
     assert facts.startswith("  [fallback ask_error, ask, ") and facts.endswith(" ms]")
     assert tiers.startswith("  tiers: local failed HTTP500 ")
+
+
+def test_moderator_lets_the_console_try_the_controls(local_dir: Path) -> None:
+    lines = "!serdabot llm off\n!serdabot status\n!ask c'est quoi Python ?\n!serdabot on\n"
+
+    viewer = manage(bot_env(local_dir), "chat", "--json", input=lines)
+    moderator = manage(bot_env(local_dir), "chat", "--json", "--moderator", input=lines)
+
+    assert viewer.returncode == 0 and moderator.returncode == 0, viewer.stderr + moderator.stderr
+    as_viewer = [json.loads(line) for line in viewer.stdout.strip().splitlines()]
+    assert [line["reply"] is None for line in as_viewer] == [True, True, False, True]
+    as_moderator = [json.loads(line) for line in moderator.stdout.strip().splitlines()]
+    assert [line["source"] for line in as_moderator] == ["bot", "bot", "fallback", "bot"]
+    assert as_moderator[0]["reply"] == f"@viewer {TEXTS['fr']['llm_off']}"
+    assert "modèle éteint" in as_moderator[1]["reply"]
+    # Saved in the console's database: the setting outlives the run.
+    with sqlite3.connect(local_dir / "db.sqlite3") as db:
+        [(llm_enabled,)] = db.execute(
+            "SELECT llm_enabled FROM chatbridge_channelsettings "
+            "WHERE platform = 'console' AND channel = 'console'"
+        ).fetchall()
+    assert not llm_enabled

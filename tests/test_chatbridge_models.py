@@ -146,6 +146,11 @@ def test_channel_settings_are_edited_in_the_admin() -> None:
             "fallback_mode": "silent",
             "extra_names": "robot",
             "reply_queue_limit": "5",
+            "bot_enabled": "on",
+            "llm_enabled": "on",
+            "persona": "english",
+            "language": "en",
+            "ask_prompt": "  You are a pirate.  ",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -156,3 +161,13 @@ def test_channel_settings_are_edited_in_the_admin() -> None:
         45,
         "silent",
     )
+
+
+@pytest.mark.django_db
+def test_a_persona_and_a_language_that_disagree_are_refused() -> None:
+    row = ChannelSettings(platform="twitch", channel="streamer", persona="english", language="fr")
+    with pytest.raises(ValidationError) as refused:
+        row.full_clean()
+    assert "language" in refused.value.message_dict
+    ChannelSettings(platform="twitch", channel="streamer", persona="neutral_fr", language="fr").full_clean()
+    ChannelSettings(platform="twitch", channel="other", persona="english", language="en").full_clean()

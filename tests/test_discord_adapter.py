@@ -19,7 +19,7 @@ from chatbridge.models import ChannelSettings
 from tests.adapter_support import eventually, running, running_bot
 from tests.fakes import fake_discord as dc
 from tests.fakes.clock import ManualClock
-from tests.fakes.fake_discord import FakeDiscord, message_create
+from tests.fakes.fake_discord import FakeDiscord, message_create, thread_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -220,26 +220,6 @@ async def test_a_lone_surrogate_from_the_gateway_never_reaches_the_layer(
     assert fake.replies_to("7002")[0]["content"].startswith("@Zoé ")
 
 
-def thread_create(thread_id: str, parent: str, name: str = "un fil") -> dict[str, Any]:
-    return {
-        "id": thread_id,
-        "guild_id": dc.GUILD,
-        "parent_id": parent,
-        "owner_id": dc.HUMAN["id"],
-        "name": name,
-        "type": 11,  # a public thread
-        "last_message_id": None,
-        "message_count": 0,
-        "member_count": 1,
-        "thread_metadata": {
-            "archived": False,
-            "auto_archive_duration": 1440,
-            "archive_timestamp": dc.NOW,
-            "locked": False,
-        },
-    }
-
-
 def channel_create(channel_id: str, name: str) -> dict[str, Any]:
     return {
         "id": channel_id,
@@ -335,3 +315,27 @@ async def test_the_channels_it_remembers_stay_within_the_bound(fake: FakeDiscord
 
     assert rows == channels  # each channel got its row, once
     assert await sync_to_async(discord_rows)() == channels  # and seeing one again made no second
+
+
+async def test_the_message_content_intent_refused_by_the_portal_is_fatal(
+    fake: FakeDiscord, layer: Any
+) -> None:
+    fake.message_content_allowed = False
+    adapter = adapter_for(fake)
+    with pytest.raises(AdapterFatal, match="Message Content intent"):
+        await asyncio.wait_for(adapter.run(), 15)
+
+
+async def test_without_the_message_content_intent_it_connects_and_mentions_are_answered(
+    fake: FakeDiscord, layer: Any
+) -> None:
+    fake.message_content_allowed = False  # switched off in the portal: not asked for
+    adapter = adapter_for(fake, message_content=False)
+    async with running(adapter):
+        await asyncio.wait_for(fake.identified.wait(), 10)
+        # Discord still sends the text of a message that mentions the bot.
+        mention = await say(fake, "7301", f"<@{dc.BOT['id']}> tu m'entends ?", mentions=[dc.BOT])
+        await eventually(lambda: fake.replies_to(mention), what="the reply to the mention")
+
+    (identify,) = fake.identifies
+    assert not identify["intents"] & dc.MESSAGE_CONTENT_INTENT

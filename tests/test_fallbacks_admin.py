@@ -34,30 +34,55 @@ def texts(slug: str) -> set[str]:
     return set(Phrase.objects.filter(intent__slug=slug).values_list("text", flat=True))
 
 
-def intent_form(intent: Intent, rows: list[tuple[int | None, str, bool]]) -> dict[str, str]:
-    """The admin change form for an intent, with its phrases inline: (id or None, text, enabled)."""
+Row = tuple[int | None, str, bool] | tuple[int | None, str, bool, str]
+
+
+def intent_form(intent: Intent, rows: list[Row], **fields: str) -> dict[str, str]:
+    """The admin change form for an intent, with its phrases inline: (id or None, text, enabled[, language]).
+
+    `fields` overrides the intent's own fields as posted ("" for an unchecked box).
+    """
     data = {
         "slug": intent.slug,
         "description": intent.description,
+        "enabled": "on" if intent.enabled else "",
+        "command": "on" if intent.command else "",
+        "aliases": intent.aliases,
+        "permission": intent.permission,
+        "user_cooldown": "" if intent.user_cooldown is None else str(intent.user_cooldown),
+        "channel_cooldown": "" if intent.channel_cooldown is None else str(intent.channel_cooldown),
+        "ask_model": "on" if intent.ask_model else "",
+        "prompt": intent.prompt,
         "phrases-TOTAL_FORMS": str(len(rows)),
-        "phrases-INITIAL_FORMS": str(sum(1 for pk, _, _ in rows if pk is not None)),
+        "phrases-INITIAL_FORMS": str(sum(1 for row in rows if row[0] is not None)),
         "phrases-MIN_NUM_FORMS": "0",
         "phrases-MAX_NUM_FORMS": "1000",
         "_save": "Save",
     }
-    if intent.enabled:
-        data["enabled"] = "on"
-    for i, (pk, text, enabled) in enumerate(rows):
+    data.update(fields)
+    for i, row in enumerate(rows):
+        pk, text, enabled = row[:3]
         data[f"phrases-{i}-id"] = str(pk or "")
         data[f"phrases-{i}-intent"] = str(intent.pk)
         data[f"phrases-{i}-text"] = text
+        data[f"phrases-{i}-language"] = row[3] if len(row) == 4 else ""
         if enabled:
             data[f"phrases-{i}-enabled"] = "on"
-    return data
+    # An unchecked box is absent from a real browser's post.
+    return {key: value for key, value in data.items() if value != "" or key not in CHECKBOXES}
 
 
-def current_rows(intent: Intent) -> list[tuple[int | None, str, bool]]:
-    return [(phrase.pk, phrase.text, phrase.enabled) for phrase in intent.phrases.order_by("id")]
+CHECKBOXES = {"enabled", "command", "ask_model"}
+
+
+def current_rows(intent: Intent) -> list[Row]:
+    return [
+        (phrase.pk, phrase.text, phrase.enabled, phrase.language) for phrase in intent.phrases.order_by("id")
+    ]
+
+
+def warnings_of(response: Any) -> list[str]:
+    return [message for level, message in messages_of(response) if level == constants.WARNING]
 
 
 def messages_of(response: Any) -> list[tuple[int, str]]:
@@ -119,7 +144,10 @@ def test_an_inline_edit_is_served_at_once(
     rows = current_rows(intent)
     first_pk = rows[0][0]
     assert first_pk is not None
-    edited = [(first_pk, "Réplique toute neuve 🧪", True), *[(pk, text, False) for pk, text, _ in rows[1:]]]
+    edited: list[Row] = [
+        (first_pk, "Réplique toute neuve 🧪", True),
+        *[(row[0], row[1], False) for row in rows[1:]],
+    ]
     url = reverse("admin:fallbacks_intent_change", args=[intent.pk])
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(url, intent_form(intent, edited))
@@ -238,3 +266,137 @@ def test_disabling_phrases_in_bulk_is_served_at_once(
         )
     assert response.status_code == 302
     assert replies("chill") == {kept.text}
+
+
+def test_the_intent_page_has_a_chat_command_section(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    response = admin_client.get(reverse("admin:fallbacks_intent_change", args=[intent.pk]))
+    html = response.content.decode()
+    assert "Chat command" in html
+    form = response.context["adminform"].form
+    for field in (
+        "command",
+        "aliases",
+        "permission",
+        "user_cooldown",
+        "channel_cooldown",
+        "ask_model",
+        "prompt",
+    ):
+        assert field in form.fields, field
+    assert 'name="phrases-0-language"' in html
+
+
+def test_an_intent_is_saved_as_a_command_with_normalised_aliases(
+    admin_client: Client, django_capture_on_commit_callbacks: CaptureCommits
+) -> None:
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_add"),
+        intent_form(
+            Intent(slug="discord", enabled=True, command=True),
+            [(None, "Le Discord : discord.gg/serda 🎧", True, "fr"), (None, "Our Discord 🎧", True, "en")],
+            aliases=" DC, Serveur,dc, discord ",
+            permission="vips",
+            user_cooldown="60",
+        ),
+        follow=True,
+    )
+    assert response.status_code == 200
+    intent = Intent.objects.get(slug="discord")
+    assert intent.aliases == "dc, serveur"
+    assert (intent.permission, intent.user_cooldown, intent.channel_cooldown) == ("vips", 60, None)
+    assert dict(intent.phrases.values_list("language", "text")) == {
+        "fr": "Le Discord : discord.gg/serda 🎧",
+        "en": "Our Discord 🎧",
+    }
+    assert not warnings_of(response)
+
+
+@pytest.mark.parametrize(
+    ("aliases", "error"),
+    [
+        ("!dc", "Write the aliases without the “!”"),
+        ("dc, deux mots", "Not a command name: deux mots."),
+        ("dc; serveur", "Not a command name: dc; serveur."),
+        (",".join(f"a{i:02}" for i in range(50)), "Too many aliases: at most 200 characters"),
+    ],
+)
+def test_a_bad_alias_is_refused(admin_client: Client, aliases: str, error: str) -> None:
+    intent = Intent.objects.get(slug="chill")
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_change", args=[intent.pk]),
+        intent_form(intent, current_rows(intent), aliases=aliases),
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["aliases"]
+    assert error in errors["aliases"][0]
+    assert Intent.objects.get(pk=intent.pk).aliases == ""
+
+
+def test_a_collision_is_saved_with_a_warning(admin_client: Client) -> None:
+    Intent.objects.create(slug="discord", aliases="dc")
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_add"),
+        intent_form(Intent(slug="socials", enabled=True, command=True), [], aliases="ask, dc, reseaux"),
+        follow=True,
+    )
+    assert Intent.objects.get(slug="socials").aliases == "ask, dc, reseaux"
+    assert warnings_of(response) == [
+        "Alias !ask is a built-in command: the built-in answers, not this intent.",
+        "Alias !dc is also an alias of intent “discord”: “discord” answers it.",
+    ]
+    assert not [message for level, message in messages_of(response) if level == constants.ERROR]
+
+
+def test_a_slug_named_after_a_built_in_command_is_saved_with_a_warning(admin_client: Client) -> None:
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_add"),
+        intent_form(Intent(slug="forget", enabled=True, command=True), [(None, "Oublié 🫥", True)]),
+        follow=True,
+    )
+    assert Intent.objects.filter(slug="forget").exists()
+    assert warnings_of(response) == [
+        "!forget is a built-in command: it answers, this intent never does as a command."
+    ]
+
+
+def test_no_collision_warning_when_the_intent_is_not_a_command(admin_client: Client) -> None:
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_add"),
+        intent_form(Intent(slug="serdabot", enabled=True, command=False), [], aliases="ask"),
+        follow=True,
+    )
+    assert Intent.objects.filter(slug="serdabot", command=False).exists()
+    assert not warnings_of(response)
+
+
+def test_editing_the_seeded_ask_intent_warns_about_nothing(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_change", args=[intent.pk]),
+        intent_form(intent, current_rows(intent), description="Réponses de secours de !ask"),
+        follow=True,
+    )
+    assert Intent.objects.get(pk=intent.pk).description == "Réponses de secours de !ask"
+    assert not warnings_of(response)
+
+
+def test_the_phrase_list_shows_and_filters_by_language(admin_client: Client) -> None:
+    response = admin_client.get(reverse("admin:fallbacks_phrase_changelist"), {"language__exact": "en"})
+    assert response.status_code == 200
+    listed = response.context["cl"].result_list
+    assert {phrase.text for phrase in listed} == set(
+        Phrase.objects.filter(language="en").values_list("text", flat=True)
+    )
+    assert len(listed) > 0
+    assert '<td class="field-language">English</td>' in response.content.decode()
+
+
+def test_the_intent_list_filters_commands(admin_client: Client) -> None:
+    response = admin_client.get(reverse("admin:fallbacks_intent_changelist"), {"command__exact": "0"})
+    assert {intent.slug for intent in response.context["cl"].result_list} == {
+        "ask_timeout",
+        "ask_error",
+        "blocked",
+    }

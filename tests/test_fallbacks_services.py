@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -18,12 +19,36 @@ CaptureCommits = Callable[..., Any]
 @pytest.fixture(autouse=True)
 def cold_cache() -> Iterator[None]:
     services.invalidate()
+    services.last_phrases.clear()
     yield
     services.invalidate()
 
 
-def texts(slug: str) -> set[str]:
-    return set(Phrase.objects.filter(intent__slug=slug).values_list("text", flat=True))
+def texts(slug: str, language: str | None = None) -> set[str]:
+    phrases = Phrase.objects.filter(intent__slug=slug)
+    if language is not None:
+        phrases = phrases.filter(language=language)
+    return set(phrases.values_list("text", flat=True))
+
+
+def draws(
+    intent: str, times: int, *, mode: str = "fun", language: str = "fr", channel: str = ""
+) -> list[str]:
+    return [
+        services.choose_fallback(intent, mode, language=language, channel=channel).text for _ in range(times)
+    ]
+
+
+def repeats(sequence: list[str]) -> int:
+    return sum(1 for previous, text in pairwise(sequence) if previous == text)
+
+
+def intent_with(slug: str, *phrases: tuple[str, str]) -> Intent:
+    """An intent with (text, language) phrases."""
+    intent = Intent.objects.create(slug=slug)
+    for text, language in phrases:
+        Phrase.objects.create(intent=intent, text=text, language=language)
+    return intent
 
 
 def replies(intent: str, times: int = 30, mode: str = "fun") -> set[str]:
@@ -144,7 +169,7 @@ def test_choose_fallback_says_which_phrase_set_answered() -> None:
 def test_get_all_fallback_intents_lists_the_seeded_intents() -> None:
     intents = services.get_all_fallback_intents()
 
-    assert intents == ["ask", "ask_error", "ask_timeout", "chill"]
+    assert intents == ["ask", "ask_error", "ask_timeout", "blocked", "chill"]
 
 
 def test_get_all_fallback_intents_leaves_out_intents_answered_from_chill() -> None:
@@ -152,7 +177,7 @@ def test_get_all_fallback_intents_leaves_out_intents_answered_from_chill() -> No
     Phrase.objects.filter(intent__slug="ask_error").update(enabled=False)
     Intent.objects.create(slug="empty")
 
-    assert services.get_all_fallback_intents() == ["ask_timeout", "chill"]
+    assert services.get_all_fallback_intents() == ["ask_timeout", "blocked", "chill"]
 
 
 def test_get_all_fallback_intents_lists_the_built_in_sets_when_the_database_has_none() -> None:
@@ -184,3 +209,139 @@ def test_a_custom_intent_answers_at_once_outside_a_transaction() -> None:
 
     assert replies("test_custom") == {"Test 1", "Test 2"}
     assert "test_custom" in services.get_all_fallback_intents()
+
+
+def test_a_channel_in_english_gets_the_english_phrases() -> None:
+    english = set(draws("ask", 100, language="en"))
+    french = set(draws("ask", 100, language="fr"))
+
+    assert english == texts("ask", "en")
+    assert french == texts("ask", "fr")
+
+
+def test_phrases_for_any_language_go_to_every_channel() -> None:
+    intent = Intent.objects.get(slug="ask_error")
+    Phrase.objects.create(intent=intent, text="Oups 💥", language="")
+
+    assert "Oups 💥" in draws("ask_error", 200, language="en")
+    assert "Oups 💥" in draws("ask_error", 200, language="fr")
+    assert set(draws("ask_error", 200, language="en")) == {"Oups 💥", *texts("ask_error", "en")}
+
+
+def test_an_intent_without_phrases_in_the_channels_language_answers_with_its_others() -> None:
+    intent_with("planning", ("Live lundi, mercredi et vendredi à 20 h 📅", "fr"))
+    # Its own phrase in French beats chill in English: the words answer what was asked.
+    assert services.choose_fallback("planning", language="en") == (
+        "planning",
+        "Live lundi, mercredi et vendredi à 20 h 📅",
+    )
+
+
+def test_a_language_with_no_phrases_at_all_gets_the_untagged_ones_first() -> None:
+    intent_with(
+        "discord", ("Rejoins le serveur 🎧", "fr"), ("Join the server 🎧", "en"), ("discord.gg/x", "")
+    )
+    assert set(draws("discord", 30, language="de")) == {"discord.gg/x"}
+    assert set(draws("discord", 100, language="")) == {
+        "Rejoins le serveur 🎧",
+        "Join the server 🎧",
+        "discord.gg/x",
+    }
+
+
+def test_an_unknown_intent_answers_from_chill_in_the_channels_language() -> None:
+    fallback = services.choose_fallback("does_not_exist", language="en")
+    assert fallback.intent == "chill"
+    assert set(draws("does_not_exist", 100, language="EN")) == texts("chill", "en")
+
+
+def test_built_in_phrases_answer_in_the_channels_language() -> None:
+    Intent.objects.all().delete()
+
+    assert set(draws("ask", 50, language="en")) <= set(builtin.ENGLISH["ask"])
+    assert set(draws("ask", 50, language="fr")) <= set(builtin.PHRASES["ask"])
+    assert set(draws("blocked", 50, language="en")) <= set(builtin.ENGLISH["blocked"])
+    assert set(draws("nope", 50, language="en")) <= set(builtin.ENGLISH["chill"])
+    # A language the bot has no built-in phrases for: French, the default.
+    assert set(draws("ask", 50, language="de")) <= set(builtin.PHRASES["ask"])
+
+
+def test_the_blocked_intent_answers_in_the_channels_language() -> None:
+    assert set(draws("blocked", 100, language="en")) == texts("blocked", "en")
+    assert set(draws("blocked", 100)) == texts("blocked", "fr")
+
+
+def test_a_channel_never_gets_the_same_phrase_twice_in_a_row() -> None:
+    intent_with("duo", ("Pile 🪙", ""), ("Face 🪙", ""))
+
+    sequence = draws("duo", 500, channel="twitch:streamer")
+
+    assert repeats(sequence) == 0
+    assert set(sequence) == {"Pile 🪙", "Face 🪙"}
+
+
+def test_every_phrase_still_comes_up() -> None:
+    intent_with("trio", ("Un", ""), ("Deux", ""), ("Trois", ""))
+
+    sequence = draws("trio", 600, channel="twitch:streamer")
+
+    assert repeats(sequence) == 0
+    counts = {text: sequence.count(text) for text in ("Un", "Deux", "Trois")}
+    assert min(counts.values()) > 100  # 200 each on average: none is starved
+
+
+def test_a_single_phrase_repeats() -> None:
+    intent_with("solo", ("Toujours la même 🔁", ""))
+
+    assert draws("solo", 20, channel="twitch:streamer") == ["Toujours la même 🔁"] * 20
+
+
+def test_channels_do_not_share_their_last_phrase() -> None:
+    intent_with("duo", ("Pile 🪙", ""), ("Face 🪙", ""))
+
+    interleaved = [
+        services.choose_fallback("duo", channel=channel).text
+        for _ in range(50)
+        for channel in ("twitch:one", "discord:42")
+    ]
+
+    # Each channel alternates; had they shared one memory the whole sequence would too.
+    assert repeats(interleaved[0::2]) == 0
+    assert repeats(interleaved[1::2]) == 0
+    assert repeats(interleaved) > 0
+
+
+def test_intents_answered_from_chill_share_chills_last_phrase() -> None:
+    kept = list(Phrase.objects.filter(intent__slug="chill", language="fr").order_by("id")[:2])
+    Phrase.objects.filter(intent__slug="chill").exclude(pk__in=[p.pk for p in kept]).update(enabled=False)
+
+    sequence = [
+        services.choose_fallback(intent, channel="twitch:streamer").text
+        for _ in range(100)
+        for intent in ("unknown", "other_unknown", "chill")
+    ]
+
+    assert repeats(sequence) == 0
+
+
+def test_the_last_phrases_are_bounded_and_the_least_recent_go_first() -> None:
+    memory = services.LastPhrases(max_keys=3)
+    pool = ("Pile", "Face")
+    first = memory.pick(("one", "duo"), pool)
+    memory.pick(("two", "duo"), pool)
+    memory.pick(("three", "duo"), pool)
+    second = memory.pick(("one", "duo"), pool)  # "one" is the most recent again
+    memory.pick(("four", "duo"), pool)
+
+    assert len(memory) == 3
+    assert ("two", "duo") not in memory
+    assert ("one", "duo") in memory
+    assert second != first
+    assert memory.pick(("one", "duo"), pool) == first
+
+
+def test_silent_and_minimal_modes_ignore_the_no_repeat_rule() -> None:
+    assert {services.choose_fallback("ask", "silent", channel="c").text for _ in range(3)} == {
+        services.SILENT_REPLY
+    }
+    assert draws("ask", 3, mode="minimal", channel="c") == ["🤖"] * 3

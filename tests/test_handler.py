@@ -132,8 +132,11 @@ async def test_a_mention_is_answered_by_the_model_with_the_chill_prompt(model: F
 
     assert reply is not None and (reply.source, reply.intent) == ("local", "chill")
     sent = [r for r in model.requests if not r.is_probe][-1]
-    assert sent.body["messages"][0] == {"role": "system", "content": "CHILL-PROMPT"}
-    assert sent.body["messages"][-1]["content"] == "coucou @SerdaBot !"
+    system, user = sent.body["messages"][0], sent.body["messages"][-1]
+    # The chill prompt first, the rules after it; the line itself only in the user message.
+    assert system["role"] == "system" and system["content"].startswith("CHILL-PROMPT\n")
+    assert "ASK-PROMPT" not in system["content"]
+    assert user["role"] == "user" and "coucou @SerdaBot !" in user["content"]
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,28 @@ async def test_it_answers_from_the_local_llm(local: FakeOpenAI) -> None:
     assert (call.source, call.intent, call.platform, call.errors) == ("local", "ask", "console", {})
 
 
+async def test_history_reaches_every_tier(openai: FakeOpenAI) -> None:
+    # The local tier gets the conversation and fails: the OpenAI tier gets the same one.
+    with FakeOpenAI() as local:
+        local.set_fault("http500")
+        llm = service(llm_config(local.url, openai.url, mode="enabled"))
+        await llm.start(process="test")
+
+        result = await ask(llm, "et Rust ?", history=[("c'est quoi Python ?", "Un serpent qui code.")])
+        await llm.stop()
+
+    assert result.source == "openai"
+    expected = [
+        {"role": "system", "content": "Réponds court."},
+        {"role": "user", "content": "c'est quoi Python ?"},
+        {"role": "assistant", "content": "Un serpent qui code."},
+        {"role": "user", "content": "et Rust ?"},
+    ]
+    for server in (local, openai):
+        sent = [r for r in server.requests if r.path.endswith("/chat/completions") and not r.is_probe]
+        assert sent[-1].body["messages"] == expected
+
+
 async def test_it_uses_the_first_listed_model_when_none_is_configured() -> None:
     with FakeOpenAI(models=("qwen2.5-7b", "llama-3")) as local:
         llm = service(llm_config(local.url, model=""))

@@ -84,6 +84,34 @@ async def test_the_local_tier_does_not_ask_for_usage() -> None:
     assert (completion.prompt_tokens, completion.completion_tokens) == (None, None)
 
 
+async def test_history_goes_between_the_system_prompt_and_the_question_in_order() -> None:
+    history = [("c'est quoi Python ?", "Un serpent qui code."), ("et Rust ?", "Un crabe qui compile.")]
+    with FakeOpenAI() as server:
+        provider = Provider("local", server.url, api_key="k", model="fake-model")
+        await provider.complete(system_prompt="Court.", prompt="et Go ?", max_tokens=50, history=history)
+        await provider.aclose()
+
+    [request] = server.requests
+    assert request.body["messages"] == [
+        {"role": "system", "content": "Court."},
+        {"role": "user", "content": "c'est quoi Python ?"},
+        {"role": "assistant", "content": "Un serpent qui code."},
+        {"role": "user", "content": "et Rust ?"},
+        {"role": "assistant", "content": "Un crabe qui compile."},
+        {"role": "user", "content": "et Go ?"},
+    ]
+
+
+async def test_history_without_a_system_prompt_starts_with_the_first_question() -> None:
+    with FakeOpenAI() as server:
+        provider = Provider("local", server.url, api_key="k", model="fake-model")
+        await provider.complete(system_prompt="", prompt="et Go ?", max_tokens=50, history=[("q", "a")])
+        await provider.aclose()
+
+    [request] = server.requests
+    assert [m["role"] for m in request.body["messages"]] == ["user", "assistant", "user"]
+
+
 async def test_the_answer_read_is_bounded() -> None:
     answer = " ".join(["mot"] * MAX_ANSWER_CHARS)  # four times the bound, streamed in eight chunks
     with FakeOpenAI(answer=answer) as server:

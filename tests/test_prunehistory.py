@@ -13,6 +13,7 @@ from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
+from chatbridge.moderation.models import HeldReply
 from llm.history.retention import prune_daily, prune_history
 from llm.models import BootDetection, CascadeCall, Probe, TierEvent
 from tests.dashboard_history import call, event, probe
@@ -26,6 +27,9 @@ def old_and_new(now):
         probe(now - age * DAY)
         call(now - age * DAY, "local")
         BootDetection._default_manager.create(created=now - age * DAY, mode="auto", found=True, endpoint="x")
+        HeldReply.objects.create(
+            created=now - age * DAY, platform="twitch", channel="s", user="u", reason="blocked_term"
+        )
     event(now - 200 * DAY, "openai", "down", "AuthenticationError")  # openai's latest state: kept
     event(now - 150 * DAY, "local", "down")
     event(now - 100 * DAY, "local", "up")  # older than the latest local event below: deleted
@@ -44,6 +48,7 @@ def test_it_deletes_history_older_than_the_retention_in_batches() -> None:
         "cascadecall": 2,
         "tierevent": 2,
         "bootdetection": 2,
+        "heldreply": 2,  # chatbridge's held replies, which may hold chat text, go with the history
         # Roll-ups and periods are kept for SUMMARY_DAYS (400), whatever the raw retention.
         "rollup": 0,
         "incident": 0,
@@ -55,6 +60,7 @@ def test_it_deletes_history_older_than_the_retention_in_batches() -> None:
         Probe._default_manager.count()
         == CascadeCall._default_manager.count()
         == BootDetection._default_manager.count()
+        == HeldReply.objects.count()
         == 2
     )
     assert sorted(TierEvent._default_manager.values_list("tier", "state")) == [

@@ -348,3 +348,71 @@ async def test_a_relay_closed_for_a_reconnection_answers_what_it_owes_first(
         await stop(relay, task)
     assert not await relay.incoming(event(62))  # closed: nothing new is taken
     assert relay.pending == 0
+
+
+async def test_two_workers_picking_one_phrase_in_a_row_send_two_different_ones(
+    layer: InMemoryChannelLayer,
+) -> None:
+    def add_duo() -> None:
+        duo, _ = Intent.objects.get_or_create(slug="duo")
+        Phrase.objects.filter(intent=duo).delete()
+        Phrase.objects.create(intent=duo, text="Phrase A pour {user}")
+        Phrase.objects.create(intent=duo, text="Phrase B pour {user}")
+        fallbacks.warm()
+
+    await sync_to_async(add_duo)()
+    chat = Chat()
+    relay, task = await relay_on(layer, chat, cache=await settings_with(channel_cooldown=0))
+
+    async def worker_says(message: dict[str, Any], phrase: str) -> None:
+        # Each worker remembers only its own picks: both picked "A" for this channel.
+        handed = ChatEvent.from_message(message["event"])
+        reply = Reply(
+            platform="twitch",
+            channel=handed.channel,
+            user=handed.user,
+            text=f"@{handed.user} {phrase.replace('{user}', handed.user)}",
+            source="fallback",
+            intent="ask",
+            latency_ms=1.0,
+            reply_to=handed.message_id,
+            channel_id=handed.channel_id,
+            command="ask",
+            fallback_intent="duo",
+            phrase=phrase,
+        )
+        await layer.send(
+            message["reply_channel"],
+            {"type": "chat.reply", "event_id": handed.message_id, "reply": reply.to_message()},
+        )
+
+    try:
+        for n in (10, 11, 12):
+            assert await relay.incoming(event(n))
+            await worker_says(await take_event(layer), "Phrase A pour {user}")
+            await eventually(lambda n=n: chat.replies_to(f"msg-{n}"), "the reply")  # type: ignore[misc]
+        assert [m.text for m in chat.sent] == [
+            "@viewer10 Phrase A pour viewer10",
+            "@viewer11 Phrase B pour viewer11",  # the second "A" in a row became "B"
+            "@viewer12 Phrase A pour viewer12",
+        ]
+    finally:
+        await stop(relay, task)
+
+
+async def test_the_adapter_is_told_of_an_event_the_workers_leave_unanswered(
+    layer: InMemoryChannelLayer,
+) -> None:
+    chat = Chat()
+    relay, task = await relay_on(layer, chat)
+    left: list[str] = []
+    relay.unanswered = lambda event: left.append(event.message_id)
+    try:
+        assert await relay.incoming(event(20))
+        handed = await take_event(layer)
+        # The worker's caches say "not a command here" (`!serdabot off` just reached it).
+        await layer.send(handed["reply_channel"], {"type": "chat.reply", "event_id": "msg-20", "reply": None})
+        await eventually(lambda: left, "the adapter to be told")
+        assert left == ["msg-20"] and chat.sent == [] and relay.pending == 0
+    finally:
+        await stop(relay, task)

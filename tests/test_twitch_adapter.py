@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers, get_channel_layer
 
 from chatbridge.adapters.errors import AdapterFatal
 from chatbridge.adapters.outbound import Outgoing
 from chatbridge.adapters.twitch import TwitchAdapter
+from chatbridge.channel_settings import settings_cache
+from chatbridge.events import WORKER_CHANNEL, ChatEvent
 from chatbridge.models import AdapterState, ChannelSettings, TwitchToken
+from serdabot.tasks import cancel_and_wait
 from tests.adapter_support import eventually, running, running_bot
 from tests.fakes import fake_twitch as tw
 from tests.fakes.clock import ManualClock
-from tests.fakes.fake_twitch import FakeTwitch, chat_message
+from tests.fakes.fake_twitch import FakeTwitch, channel_update, chat_message, shared_chat_copies
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,8 +79,7 @@ async def test_it_answers_an_ask_with_one_helix_reply(
     assert len(fake.sent) == 2
     # Start-up went through OAuth, validation, users, and a subscription made with the bot's user token.
     assert {"POST /oauth2/token", "GET /oauth2/validate", "GET /helix/users"} <= set(fake.requests)
-    (subscription,) = fake.subscriptions
-    assert subscription["type"] == "channel.chat.message"
+    (subscription,) = [s for s in fake.subscriptions if s["type"] == "channel.chat.message"]
     assert subscription["condition"] == {"broadcaster_user_id": tw.STREAMER[0], "user_id": tw.BOT_ID}
     assert subscription["token"] == tw.USER_TOKEN
 
@@ -345,3 +351,124 @@ async def test_a_lone_surrogate_in_a_chat_line_still_gets_its_one_reply(
 
     (reply,) = fake.replies_to(asked)
     reply["message"].encode("utf-8")
+
+
+# Shared Chat: one message, one copy per channel of the session, one reply.
+
+
+@pytest.mark.parametrize("source_fields_in_source", [False, True])
+async def test_a_shared_chat_message_seen_in_two_joined_channels_is_answered_once_at_its_source(
+    fake: FakeTwitch, layer: Any, clock: ManualClock, source_fields_in_source: bool
+) -> None:
+    a, b = tw.STREAMER, tw.OTHER_CHANNEL
+    at_a, at_b = shared_chat_copies(
+        "!ask on est deux chats ?", source=a, channels=[a, b], source_fields_in_source=source_fields_in_source
+    )
+    original = at_a["payload"]["event"]["message_id"]
+    adapter = TwitchAdapter(fake.config(channels=(a[1], b[1])), layer=layer, clock=clock)
+    async with running(adapter):
+        # The worst order: the copy in the other channel comes first.
+        await fake.push(at_b)
+        await fake.push(at_a)
+        await eventually(lambda: fake.replies_to(original), what="the reply")
+        later = await say(fake, "!chill", chatter=("4145995", "viewer33"))
+        await eventually(lambda: fake.replies_to(later), what="a later line's reply")
+
+    (reply,) = fake.replies_to(original)
+    assert reply["broadcaster_id"] == a[0]
+    assert len(fake.sent) == 2
+    assert adapter.relay is not None and adapter.relay.duplicates == 1
+
+
+async def test_a_shared_chat_message_from_a_channel_the_bot_does_not_read_is_answered_where_it_arrived(
+    fake: FakeTwitch, layer: Any, clock: ManualClock
+) -> None:
+    a, b, c = tw.STREAMER, tw.OTHER_CHANNEL, fake.add_channel("troisiemechan")
+    at_b, at_c = shared_chat_copies("!ask qui parle ?", source=a, channels=[b, c])
+    copy_at_b = at_b["payload"]["event"]["message_id"]
+    adapter = TwitchAdapter(fake.config(channels=(b[1], c[1])), layer=layer, clock=clock)
+    async with running(adapter):
+        await fake.push(at_b)
+        await fake.push(at_c)
+        await eventually(lambda: fake.replies_to(copy_at_b), what="the reply in the first channel")
+        later = await say(fake, "!chill", chatter=("4145995", "viewer33"), broadcaster=c)
+        await eventually(lambda: fake.replies_to(later), what="a later line's reply")
+
+    (reply,) = fake.replies_to(copy_at_b)  # the reply names the copy in that channel
+    assert reply["broadcaster_id"] == b[0]
+    assert len(fake.sent) == 2
+
+
+# The stream's title and game: Helix at start, then channel.update.
+
+
+@contextlib.asynccontextmanager
+async def recording_worker() -> AsyncIterator[tuple[Any, list[ChatEvent]]]:
+    """The real layer with a stand-in worker that records each event and has nothing to say."""
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    layer = get_channel_layer()
+    await layer.flush()
+    seen: list[ChatEvent] = []
+
+    async def work() -> None:
+        while True:
+            message = await layer.receive(WORKER_CHANNEL)
+            event = ChatEvent.from_message(message["event"])
+            seen.append(event)
+            await layer.send(
+                message["reply_channel"], {"type": "chat.reply", "event_id": event.message_id, "reply": None}
+            )
+
+    worker = asyncio.create_task(work())
+    try:
+        yield layer, seen
+    finally:
+        await cancel_and_wait([worker])
+        settings_cache.clear()
+        if hasattr(layer, "close_pools"):
+            await layer.close_pools()
+        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+
+
+async def test_each_event_carries_its_channels_title_and_game_from_helix_then_channel_update(
+    fake: FakeTwitch, clock: ManualClock
+) -> None:
+    a, b = tw.STREAMER, tw.OTHER_CHANNEL
+    fake.channel_info[a[0]] = ("Speedrun Celeste any% \U0001f3d4", ("504461", "Celeste"))
+    async with recording_worker() as (layer, seen):
+        adapter = TwitchAdapter(fake.config(channels=(a[1], b[1])), layer=layer, clock=clock)
+        async with running(adapter):
+            await say(fake, "!ask quel jeu ?")
+            await say(fake, "!ask et ici ?", broadcaster=b)
+            await eventually(lambda: len(seen) == 2, what="two events")
+            await fake.push(channel_update(a, "Boss final", ("1", "Hades")))
+            await eventually(lambda: adapter.streams.get(a[0]).title == "Boss final", what="the update")
+            await say(fake, "!ask et maintenant ?", chatter=("4145995", "viewer33"))
+            await eventually(lambda: len(seen) == 3, what="the third event")
+
+    first, elsewhere, after = seen
+    assert (first.stream_title, first.stream_game) == ("Speedrun Celeste any% \U0001f3d4", "Celeste")
+    assert (elsewhere.stream_title, elsewhere.stream_game) == ("", "")  # Helix knew nothing of it
+    assert (after.stream_title, after.stream_game) == ("Boss final", "Hades")
+    assert fake.channel_queries == [[a[0], b[0]]]  # one request for every channel
+    updates = [s["condition"] for s in fake.subscriptions if s["type"] == "channel.update"]
+    assert updates == [{"broadcaster_user_id": a[0]}, {"broadcaster_user_id": b[0]}]
+    assert {s["version"] for s in fake.subscriptions if s["type"] == "channel.update"} == {"2"}
+
+
+async def test_without_helix_titles_nor_channel_update_chat_still_works(
+    fake: FakeTwitch, layer: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.channels_status = 500
+    fake.refused_subscriptions["channel.update"] = (403, "subscription missing proper authorization")
+    adapter = TwitchAdapter(fake.config(), layer=layer, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="chatbridge"):
+        async with running(adapter):
+            asked = await say(fake, "!ask tu es là ?")
+            await eventually(lambda: fake.replies_to(asked), what="the reply")
+
+    helix = [r for r in caplog.records if "Helix" in r.getMessage()]
+    refused = [r for r in caplog.records if "channel.update refused" in r.getMessage()]
+    assert len(helix) == 1 and "HTTP 500" in helix[0].getMessage()
+    assert len(refused) == 1 and "HTTP 403" in refused[0].getMessage()
+    assert len(adapter.streams) == 0

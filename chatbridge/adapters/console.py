@@ -14,8 +14,17 @@ from chatbridge.events import ChatEvent, Reply
 class ConsoleAdapter:
     platform = "console"
 
-    def __init__(self, user: str = "viewer", layer: BaseChannelLayer | None = None, timeout: float = 60.0):
+    def __init__(
+        self,
+        user: str = "viewer",
+        layer: BaseChannelLayer | None = None,
+        timeout: float = 60.0,
+        *,
+        moderator: bool = False,
+    ) -> None:
         self.user = user
+        # `chat --moderator`: the lines come from a moderator, who may use `!serdabot …`.
+        self.moderator = moderator
         self.client = LayerClient(layer)
         # Longer than any cascade deadline: the worker always answers an acked event.
         self.timeout = timeout
@@ -27,7 +36,7 @@ class ConsoleAdapter:
             user=self.user,
             text=text,
             message_id=uuid.uuid4().hex,
-            is_broadcaster=True,
+            is_moderator=self.moderator,
         )
         await self.client.submit(event, ack=True)
         while True:

@@ -27,19 +27,20 @@ from dataclasses import dataclass
 
 from channels.layers import BaseChannelLayer
 
+from chatbridge import gate
 from chatbridge.adapters.base import LayerClient
 from chatbridge.adapters.outbound import Outbound, Outgoing, Send
 from chatbridge.adapters.recent import RecentIds
 from chatbridge.adapters.status import AdapterStatus
 from chatbridge.channel_settings import ChannelConfig, ChannelSettingsCache, settings_cache
 from chatbridge.clock import Clock, SystemClock
-from chatbridge.commands import ASK, CHILL, MENTION, Command, parse
+from chatbridge.commands import ASK, CHILL, MENTION, Command
 from chatbridge.config import RateLimit
 from chatbridge.cooldowns import Cooldowns, Ticket
 from chatbridge.events import ChatEvent, Reply
-from chatbridge.sanitize import format_reply, limit_for
-from fallbacks.services import choose_fallback
-from llm.cascade.results import ASK_TIMEOUT
+from chatbridge.sanitize import fill_variables, format_reply, limit_for
+from fallbacks.services import LastPhrases, choose_fallback
+from llm.cascade.results import ASK_ERROR, ASK_TIMEOUT
 from llm.cascade.switches import SwitchWatcher, live_switches
 from serdabot.outage import RELAPSE, Outage, being_cancelled, describe, read_through
 
@@ -73,7 +74,8 @@ class Pending:
 
 
 def guard_defaults() -> tuple[float, str]:
-    """The cascade's deadline and the fallback mode, as the workers read them."""
+    """The cascade's deadline (plus what moderation may add after it) and the fallback mode,
+    as the workers read them."""
     from llm.cascade.config import load_config
     from serdabot.env import SettingError
 
@@ -82,25 +84,49 @@ def guard_defaults() -> tuple[float, str]:
     except SettingError:
         # The workers refuse to start on a bad LLM setting and say why; the guard keeps
         # the defaults so chat still gets its one reply meanwhile.
-        return 15.0, "fun"
-    return config.deadline, config.fallback_mode
+        return 15.0 + after_the_model(), "fun"
+    return config.deadline + after_the_model(), config.fallback_mode
+
+
+def after_the_model() -> float:
+    """What the workers may still spend on an answer once the cascade's deadline is over:
+    OpenAI's moderation check, when it is on. (Blocked terms take well under a millisecond;
+    a held answer's row waits at most a quarter of a second, within GUARD_MARGIN.)"""
+    from django.conf import settings
+
+    from chatbridge.moderation.openai_check import TIMEOUT
+
+    return TIMEOUT if settings.MODERATION == "openai" else 0.0
 
 
 def guard_intent(command: Command) -> str:
-    """The phrase set for a reply the workers never sent: a question timed out, a mention
-    or a custom command keeps its own phrases (as `CascadeResult.fallback_intent`)."""
-    return ASK_TIMEOUT if command.intent == ASK else command.intent
+    """The phrase set for a reply the workers never sent: a question timed out, a control
+    could not be applied, a mention or a custom command keeps its own phrases (as
+    `CascadeResult.fallback_intent`; `!forget` has none and gets chill's)."""
+    if command.intent == ASK:
+        return ASK_TIMEOUT
+    return ASK_ERROR if command.control else command.intent
 
 
 NOTICES = {
-    ASK: "⏳ Surchauffe du CPU : encore {s} s avant ton prochain !ask.",
-    CHILL: "⏳ Mode veille : encore {s} s avant ton prochain !chill.",
-    MENTION: "⏳ Je refroidis mes circuits, reparle-moi dans {s} s.",
+    "fr": {
+        ASK: "⏳ Surchauffe du CPU : encore {s} s avant ton prochain !ask.",
+        CHILL: "⏳ Mode veille : encore {s} s avant ton prochain !chill.",
+        MENTION: "⏳ Je refroidis mes circuits, reparle-moi dans {s} s.",
+        "": "⏳ Encore {s} s avant ton prochain !{command}.",
+    },
+    "en": {
+        ASK: "⏳ CPU overheating: {s} s before your next !ask.",
+        CHILL: "⏳ Standby mode: {s} s before your next !chill.",
+        MENTION: "⏳ Cooling my circuits, talk to me again in {s} s.",
+        "": "⏳ {s} s before your next !{command}.",
+    },
 }
 
 
-def cooldown_notice(platform: str, user: str, command: str, wait: float) -> str:
-    body = NOTICES.get(command, NOTICES[ASK]).format(s=max(math.ceil(wait), 1))
+def cooldown_notice(platform: str, user: str, command: str, wait: float, language: str = "fr") -> str:
+    texts = NOTICES.get(language, NOTICES["fr"])
+    body = texts.get(command, texts[""]).format(s=max(math.ceil(wait), 1), command=command)
     return format_reply(user, body, limit_for(platform))
 
 
@@ -157,12 +183,15 @@ class Relay:
         self._layer_down = False
         self._workers_late = False
         self._last_guarded = 0.0  # loop time the guard last answered for late workers
+        # The last phrase each channel was sent, per phrase set (whichever process picked it).
+        self.sent_phrases = LastPhrases()
+        # Told of an event the workers decided to leave unanswered (their caches disagreed
+        # with this relay's: `!serdabot off` just typed, an intent being edited). Chat needs
+        # nothing then; a Discord slash command still needs its "thinking…" resolved.
+        self.unanswered: Callable[[ChatEvent], None] | None = None
 
     def decide(self, event: ChatEvent, config: ChannelConfig) -> Command | None:
-        command = parse(event.text, (*self.bot_names, *config.extra_names), mentions_bot=event.mentions_bot)
-        if command is None or command.name not in config.commands:
-            return None
-        return command
+        return gate.decide(event, config, self.bot_names)
 
     async def incoming(self, event: ChatEvent) -> bool:
         """One chat line from the platform. True when it was handed to the workers."""
@@ -184,20 +213,21 @@ class Relay:
             log.info("%s: message %s delivered again: ignored", self.platform, event.message_id)
             return False
 
+        user_seconds, channel_seconds = gate.cooldowns(command, config)
         verdict = self.cooldowns.check(
             self.platform,
             event.channel,
             event.user_id or event.user.lower(),
             command.name,
-            user_seconds=config.user_cooldown,
-            channel_seconds=config.channel_cooldown,
+            user_seconds=user_seconds,
+            channel_seconds=channel_seconds,
             bypass=config.moderators_bypass and (event.is_moderator or event.is_broadcaster),
             notice=config.cooldown_notice,
         )
         if verdict.ticket is None:
             self.status.count_cooldown()
             if verdict.notify:
-                text = cooldown_notice(self.platform, event.user, command.name, verdict.wait)
+                text = cooldown_notice(self.platform, event.user, command.name, verdict.wait, config.language)
                 self.outbound.put(Outgoing(event.channel, event.channel_id, text, reply_to=event.message_id))
             return False
 
@@ -260,10 +290,33 @@ class Relay:
             log.warning("%s: the workers answer in time again", self.platform)
         if reply is None:
             self.cooldowns.release(pending.ticket)
+            if self.unanswered is not None:
+                self.unanswered(pending.event)
             return
-        self.outbound.put(
-            Outgoing(reply.channel, reply.channel_id, reply.text, reply.reply_to, pending.ticket)
+        text = self._not_again(pending.event, reply)
+        self.outbound.put(Outgoing(reply.channel, reply.channel_id, text, reply.reply_to, pending.ticket))
+
+    def _not_again(self, event: ChatEvent, reply: Reply) -> str:
+        """The reply's text, with another phrase of its set if the channel just got this one.
+
+        Each worker remembers the phrases it picked; with several workers, two of them may
+        pick the same one for one channel in a row. Every reply of a channel goes through
+        this relay: it keeps what each channel was last sent, and picks again on a repeat.
+        """
+        if not reply.phrase or reply.fallback_intent is None:
+            return reply.text
+        key = (f"{self.platform}:{event.channel}", reply.fallback_intent)
+        if self.sent_phrases.last(key) != reply.phrase:
+            self.sent_phrases.note(key, reply.phrase)
+            return reply.text
+        config = self.settings.get(self.platform, event.channel)
+        fallback = choose_fallback(
+            reply.fallback_intent, language=config.language, channel=key[0], memory=self.sent_phrases
         )
+        if fallback.intent != reply.fallback_intent:
+            return reply.text  # the set changed meanwhile (an edit): keep the worker's
+        body = fill_variables(fallback.text, user=event.user, channel=event.channel_name or event.channel)
+        return format_reply(event.user, body, limit_for(self.platform))
 
     def answer_here(self, event_id: str) -> bool:
         """Answer a pending event from this process's phrases instead of a worker's reply."""
@@ -272,9 +325,19 @@ class Relay:
             return False
         event, command = pending.event, pending.command
         config = self.settings.get(self.platform, event.channel)
-        mode = config.fallback_mode or self.switches.fallback_mode(self.fallback_mode)
-        fallback = choose_fallback(guard_intent(command), mode)
-        text = format_reply(event.user, fallback.text, limit_for(self.platform))
+        intent = guard_intent(command)
+        mode = gate.phrase_mode(
+            command, intent, config.fallback_mode or self.switches.fallback_mode(self.fallback_mode)
+        )
+        fallback = choose_fallback(
+            intent,
+            mode,
+            language=config.language,
+            channel=f"{self.platform}:{event.channel}",
+            memory=self.sent_phrases,
+        )
+        body = fill_variables(fallback.text, user=event.user, channel=event.channel_name or event.channel)
+        text = format_reply(event.user, body, limit_for(self.platform))
         self.guarded += 1
         self._answered_here[event_id] = None
         while len(self._answered_here) > LATE_MEMORY:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -99,7 +99,15 @@ class Cascade:
         self.max_tokens = max_tokens
         self.clocks = clocks or Clocks(first_token=5.0, stall=3.0, total=10.0)
 
-    async def run(self, *, system_prompt: str, prompt: str, max_chars: int) -> CascadeResult:
+    async def run(
+        self,
+        *,
+        system_prompt: str,
+        prompt: str,
+        max_chars: int,
+        history: Sequence[tuple[str, str]] = (),
+    ) -> CascadeResult:
+        """`history`: the user's earlier (question, answer) exchanges, oldest first, sent to every tier."""
         started = time.monotonic()
         deadline_at = started + self.deadline
         errors: dict[str, str] = {}
@@ -109,7 +117,14 @@ class Cascade:
             later = any(t.usable() for t in self.tiers[index + 1 :])
             end_at = min(deadline_at, time.monotonic() + tier.share * self.deadline) if later else deadline_at
             attempt = await self._try(
-                tier, system_prompt, prompt, max_chars, end_at, by_share=end_at < deadline_at, later=later
+                tier,
+                system_prompt,
+                prompt,
+                max_chars,
+                end_at,
+                by_share=end_at < deadline_at,
+                later=later,
+                history=history,
             )
             tried.append(attempt.as_tier(tier.name))
             attempted = attempted or attempt.called
@@ -147,6 +162,7 @@ class Cascade:
         *,
         by_share: bool,
         later: bool,
+        history: Sequence[tuple[str, str]] = (),
     ) -> Attempt:
         if tier.daily is not None and not await tier.daily.allows():
             return Attempt(error="Budget")
@@ -182,7 +198,7 @@ class Cascade:
                 await tier.slots.release()
                 return Attempt(error=SKIP_BY_STATE.get(state, SKIP_OPEN).reason)
             attempt, resolved = await self._call(
-                tier, system_prompt, prompt, max_chars, end_at, trial, by_share=by_share
+                tier, system_prompt, prompt, max_chars, end_at, trial, by_share=by_share, history=history
             )
             return attempt
         finally:
@@ -199,6 +215,7 @@ class Cascade:
         trial: bool,
         *,
         by_share: bool,
+        history: Sequence[tuple[str, str]] = (),
     ) -> tuple[Attempt, bool]:
         """One streamed request within the slot; returns the attempt and whether the breaker heard."""
         log.debug(
@@ -220,6 +237,7 @@ class Cascade:
                     max_tokens=self.max_tokens,
                     clocks=clocks,
                     on_first_token=tier.slots.first_token,
+                    history=history,
                 )
             text = clean_answer(completion.text, finish_reason=completion.finish_reason, max_chars=max_chars)
             answered_in = time.monotonic() - sent

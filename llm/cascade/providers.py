@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,10 +149,12 @@ class Provider:
         max_tokens: int,
         clocks: Clocks | None = None,
         on_first_token: Callable[[], Awaitable[None]] | None = None,
+        history: Sequence[tuple[str, str]] = (),
     ) -> Completion:
         """Stream one answer and assemble it; raises ProviderError (or InvalidAnswer).
 
-        `on_first_token` is awaited once, when the model shows it is working.
+        `on_first_token` is awaited once, when the model shows it is working. `history`:
+        earlier (question, answer) exchanges, oldest first, sent as the conversation so far.
         """
         clocks = clocks or self.clocks
         # No first token within the whole answer's time is a missing first token.
@@ -160,9 +162,12 @@ class Provider:
         # A model still to be found (no LLM_MODEL) is looked up within the first token's time.
         started = time.monotonic()
         model = self.model or self.check_models(await self.list_models(within=clocks.first_token))
-        messages: list[dict[str, str]] = [{"role": "user", "content": prompt}]
+        messages: list[dict[str, str]] = []
         if system_prompt:
-            messages.insert(0, {"role": "system", "content": system_prompt})
+            messages.append({"role": "system", "content": system_prompt})
+        for question, answer in history:
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        messages.append({"role": "user", "content": prompt})
         extra: dict[str, Any] = {self.token_param: max_tokens}
         if self.include_usage:
             extra["stream_options"] = {"include_usage": True}

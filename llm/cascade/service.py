@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
@@ -430,10 +430,15 @@ class LLMService:
         channel: str = "",
         user: str = "",
         max_chars: int = 500,
+        history: Sequence[tuple[str, str]] = (),
     ) -> CascadeResult:
+        """`history`: the user's earlier (question, answer) exchanges, oldest first; they go
+        between the system prompt and `prompt` as user and assistant messages, on every tier."""
         started = time.monotonic()
         try:
-            result = await self.cascade.run(system_prompt=system_prompt, prompt=prompt, max_chars=max_chars)
+            result = await self.cascade.run(
+                system_prompt=system_prompt, prompt=prompt, max_chars=max_chars, history=tuple(history)
+            )
         except Exception:
             # A bug here must cost one fallback phrase, not the chat handler.
             log.exception("[MODEL] cascade failed unexpectedly")

@@ -43,6 +43,17 @@ BATCH_SIZE = 5000
 DAY = 24 * 3600.0
 OUTAGE_RETRY = 600.0  # seconds before another try when the database was unreachable
 HISTORY_MODELS: tuple[type[models.Model], ...] = (Probe, CascadeCall, TierEvent, BootDetection)
+# Other apps' rows kept HISTORY_RETENTION_DAYS by their `created` time (chatbridge's held
+# replies, which may hold chat text): they register here, so this app imports none of them.
+KEPT_AS_HISTORY: list[type[models.Model]] = []
+
+
+def keep_as_history(model: type[models.Model]) -> None:
+    """Prune `model`'s rows older than HISTORY_RETENTION_DAYS with the history (by `created`)."""
+    if model not in KEPT_AS_HISTORY:
+        KEPT_AS_HISTORY.append(model)
+
+
 # Enough for the dashboard's year window and the month before it.
 SUMMARY_DAYS = 400
 BOOT_KEEP = 1000
@@ -88,7 +99,7 @@ def prune_history(
     for rows in (events.filter(role__in=CONSOLE_ROLES), events.exclude(role__in=CONSOLE_ROLES)):
         latest_events += rows.values("tier").annotate(last=Max("pk")).values_list("last", flat=True)
     result = {}
-    for model in HISTORY_MODELS:
+    for model in (*HISTORY_MODELS, *KEPT_AS_HISTORY):
         keep = latest_events if model is TierEvent else []
         result[model._meta.model_name or model.__name__] = _delete_before(model, cutoff, keep, batch_size)
     boots = BootDetection._default_manager.order_by("-created", "-pk").values_list("created", flat=True)

@@ -4,6 +4,11 @@ Real discord.py logs in over REST, connects to the gateway (HELLO, IDENTIFY,
 READY, GUILD_CREATE) and parses every dispatched event with its own parsers.
 REST answers carry `Content-Type: application/json` exactly: discord.py reads
 anything else (aiohttp's "; charset=utf-8" included) as text.
+
+Slash commands: the bulk overwrite of application commands (global and per server),
+INTERACTION_CREATE with an APPLICATION_COMMAND payload, the interaction callback and
+the interaction webhook (followups, edits of the original response), with Discord's
+rules: one callback per interaction, nothing on its webhook before it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ OTHER_BOT = {
 OWNER_ID = "2999"
 GUILD, CHANNEL, OTHER_CHANNEL = "3000", "4000", "4001"
 NOW = "2025-01-01T00:00:00+00:00"
+EVERYONE_PERMISSIONS = "104324673"  # the @everyone role's: no moderation permission
+MANAGE_MESSAGES = 1 << 13
+MESSAGE_CONTENT_INTENT = 1 << 15
+EPHEMERAL = 1 << 6  # message flags
+DEFERRED_CHANNEL_MESSAGE = 5  # interaction callback types
+CHANNEL_MESSAGE = 4
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -58,7 +69,7 @@ def guild_create() -> dict[str, Any]:
             {
                 "id": GUILD,
                 "name": "@everyone",
-                "permissions": "104324673",
+                "permissions": EVERYONE_PERMISSIONS,
                 "position": 0,
                 "color": 0,
                 "hoist": False,
@@ -118,6 +129,99 @@ def message_create(
     }
 
 
+def thread_create(thread_id: str, parent: str, name: str = "un fil") -> dict[str, Any]:
+    return {
+        "id": thread_id,
+        "guild_id": GUILD,
+        "parent_id": parent,
+        "owner_id": HUMAN["id"],
+        "name": name,
+        "type": 11,  # a public thread
+        "last_message_id": None,
+        "message_count": 0,
+        "member_count": 1,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": NOW,
+            "locked": False,
+        },
+    }
+
+
+def interaction_token(interaction_id: str) -> str:
+    return f"interaction-token-{interaction_id}"
+
+
+def interaction_create(
+    command: str,
+    options: dict[str, str] | None = None,
+    *,
+    interaction_id: str,
+    user: dict[str, Any] = HUMAN,
+    channel: str = CHANNEL,
+    permissions: str = EVERYONE_PERMISSIONS,
+    guild: bool = True,
+    guild_command: bool = True,
+) -> dict[str, Any]:
+    """An APPLICATION_COMMAND interaction as the gateway sends it (`/ask question:…`).
+
+    `permissions` are the member's in that channel, as Discord computes them;
+    `guild_command`: the command was synced to the server (its data names the server).
+    """
+    data: dict[str, Any] = {
+        "id": "7700" if command == "ask" else "7701",
+        "name": command,
+        "type": 1,
+        "options": [{"name": name, "type": 3, "value": value} for name, value in (options or {}).items()],
+    }
+    payload: dict[str, Any] = {
+        "id": interaction_id,
+        "application_id": BOT["id"],
+        "type": 2,
+        "token": interaction_token(interaction_id),
+        "version": 1,
+        "channel_id": channel,
+        "data": data,
+        "locale": "fr",
+        "app_permissions": "2248473465835073",
+        "entitlements": [],
+        "attachment_size_limit": 10_485_760,
+    }
+    if not guild:
+        payload["channel"] = {"id": channel, "type": 1, "recipients": [user]}
+        payload["user"] = user
+        payload["context"] = 1
+        payload["authorizing_integration_owners"] = {"0": GUILD}
+        return payload
+    if guild_command:
+        data["guild_id"] = GUILD
+    payload["guild_id"] = GUILD
+    payload["guild_locale"] = "fr"
+    payload["context"] = 0
+    payload["authorizing_integration_owners"] = {"0": GUILD}
+    payload["channel"] = {
+        "id": channel,
+        "type": 0,
+        "guild_id": GUILD,
+        "name": "general",
+        "position": 0,
+        "permission_overwrites": [],
+        "permissions": permissions,
+    }
+    payload["member"] = {
+        "user": user,
+        "roles": [],
+        "joined_at": NOW,
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+        "nick": None,
+        "permissions": permissions,
+    }
+    return payload
+
+
 class FakeDiscord:
     def __init__(self, *, token: str = TOKEN) -> None:
         self.token = token
@@ -126,6 +230,17 @@ class FakeDiscord:
         self.post_attempts = 0
         self.rate_limit_next = 0  # the next N message POSTs answer 429 (with Via: retried by discord.py)
         self.identified = asyncio.Event()
+        self.identifies: list[dict[str, Any]] = []  # IDENTIFY payloads, token left out
+        # Off: the Message Content intent is not enabled in the developer portal (close 4014).
+        self.message_content_allowed = True
+        # Application command bulk overwrites: (server id, or None for global; the commands).
+        self.command_syncs: list[tuple[str | None, list[dict[str, Any]]]] = []
+        self.refuse_sync_to: set[str] = set()  # servers answering 403 Missing Access
+        # Interaction callbacks, followups and edits of the original response, in order.
+        self.callbacks: list[dict[str, Any]] = []
+        self.followups: list[dict[str, Any]] = []
+        self.edits: list[dict[str, Any]] = []
+        self._messages = itertools.count(5500)
         self.sockets: list[web.WebSocketResponse] = []
         self._seq = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -138,6 +253,11 @@ class FakeDiscord:
                 web.get("/api/v10/users/@me", self._me),
                 web.get("/api/v10/oauth2/applications/@me", self._application),
                 web.post("/api/v10/channels/{channel}/messages", self._post_message),
+                web.put("/api/v10/applications/{app}/commands", self._put_commands),
+                web.put("/api/v10/applications/{app}/guilds/{guild}/commands", self._put_commands),
+                web.post("/api/v10/interactions/{interaction}/{token}/callback", self._callback),
+                web.patch("/api/v10/webhooks/{app}/{token}/messages/@original", self._edit_original),
+                web.post("/api/v10/webhooks/{app}/{token}", self._followup),
                 web.get("/gateway", self._gateway),
             ]
         )
@@ -180,6 +300,22 @@ class FakeDiscord:
         return [
             p for p in self.posts if str((p.get("message_reference") or {}).get("message_id")) == message_id
         ]
+
+    def answers_to(self, interaction_id: str) -> list[dict[str, Any]]:
+        """Everything the bot sent for one interaction, in order: its callback, then its
+        followups and edits (each record's "kind" says which)."""
+        token = interaction_token(interaction_id)
+        sent = [
+            *({"kind": "callback", **c} for c in self.callbacks),
+            *({"kind": "followup", **f} for f in self.followups),
+            *({"kind": "edit", **e} for e in self.edits),
+        ]
+        return sorted((r for r in sent if r["token"] == token), key=lambda r: r["order"])
+
+    def synced(self, guild: str | None) -> list[str]:
+        """The command names of the last overwrite for that server (None: global)."""
+        names = [[c["name"] for c in commands] for where, commands in self.command_syncs if where == guild]
+        return names[-1] if names else []
 
     @web.middleware
     async def _log(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -247,6 +383,93 @@ class FakeDiscord:
             }
         )
 
+    def _message(self, channel: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {
+            "id": str(next(self._messages)),
+            "channel_id": channel,
+            "author": BOT,
+            "content": body.get("content", ""),
+            "timestamp": NOW,
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": body.get("flags", 0),
+            **extra,
+        }
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        guild = request.match_info.get("guild")
+        if guild in self.refuse_sync_to:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        body = await request.json()
+        self.command_syncs.append((guild, body))
+        answered = []
+        for n, command in enumerate(body):
+            stored = {
+                **command,
+                "id": str(7700 + n),
+                "application_id": request.match_info["app"],
+                "version": "1",
+                "type": command.get("type", 1),
+            }
+            if guild is not None:
+                stored["guild_id"] = guild
+            answered.append(stored)
+        return _json(answered)
+
+    def _interaction(self, token: str) -> dict[str, Any] | None:
+        """The callback an interaction got, by its token."""
+        return next((c for c in self.callbacks if c["token"] == token), None)
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        token, interaction = request.match_info["token"], request.match_info["interaction"]
+        if token != interaction_token(interaction):
+            return _json({"message": "Unknown interaction", "code": 10062}, status=404)
+        if self._interaction(token) is not None:
+            return _json({"message": "Interaction has already been acknowledged.", "code": 40060}, status=400)
+        body = await request.json()
+        order = len(self.requests)
+        self.callbacks.append({**body, "token": token, "interaction": interaction, "order": order})
+        flags = (body.get("data") or {}).get("flags", 0)
+        resource: dict[str, Any] = {"type": body["type"]}
+        if body["type"] == CHANNEL_MESSAGE:
+            resource["message"] = self._message(CHANNEL, body.get("data") or {}, webhook_id=BOT["id"])
+        return _json(
+            {
+                "interaction": {
+                    "id": interaction,
+                    "type": 2,
+                    "response_message_loading": body["type"] == DEFERRED_CHANNEL_MESSAGE,
+                    "response_message_ephemeral": bool(flags & EPHEMERAL),
+                },
+                "resource": resource,
+            }
+        )
+
+    async def _edit_original(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if self._interaction(token) is None:
+            return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
+        body = await request.json()
+        self.edits.append({**body, "token": token, "order": len(self.requests)})
+        return _json(self._message(CHANNEL, body, webhook_id=BOT["id"]))
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if self._interaction(token) is None:
+            return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
+        body = await request.json()
+        self.followups.append({**body, "token": token, "order": len(self.requests)})
+        return _json(self._message(CHANNEL, body, webhook_id=BOT["id"]))
+
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
@@ -259,8 +482,15 @@ class FakeDiscord:
             if payload["op"] == 1:  # heartbeat
                 await socket.send_json({"op": 11})
             elif payload["op"] == 2:  # identify
+                self.identifies.append({k: v for k, v in payload["d"].items() if k != "token"})
                 if payload["d"].get("token") != self.token:
                     await socket.close(code=4004)
+                    break
+                if (
+                    payload["d"].get("intents", 0) & MESSAGE_CONTENT_INTENT
+                    and not self.message_content_allowed
+                ):
+                    await socket.close(code=4014)  # Disallowed intent(s)
                     break
                 ready = {
                     "v": 10,

@@ -1,4 +1,4 @@
-"""A fake Twitch on 127.0.0.1: OAuth (token, validate), Helix (users, EventSub
+"""A fake Twitch on 127.0.0.1: OAuth (token, validate), Helix (users, channels, EventSub
 subscriptions, chat messages) and the EventSub websocket.
 
 Real twitchio talks to it over real HTTP and websockets. Payload shapes follow
@@ -34,6 +34,11 @@ BOT_SCOPES = ["user:read:chat", "user:write:chat", "user:bot"]
 NOW = "2024-01-01T00:00:00Z"
 
 
+def _badges(names: list[str]) -> list[dict[str, str]]:
+    # "subscriber" badges carry the months in "info"; the adapter reads only set_id.
+    return [{"set_id": b, "id": "1", "info": ""} for b in names]
+
+
 def chat_message(
     text: str,
     *,
@@ -42,8 +47,15 @@ def chat_message(
     badges: list[str] = (),  # type: ignore[assignment]
     mention: tuple[str, str] | None = None,
     message_id: str | None = None,
+    source: tuple[str, str] | None = None,
+    source_message_id: str | None = None,
+    source_badges: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A `channel.chat.message` websocket notification, as Twitch sends it."""
+    """A `channel.chat.message` websocket notification, as Twitch sends it.
+
+    `source`, `source_message_id`, `source_badges`: a Shared Chat copy of a message typed
+    in channel `source` (see `shared_chat_copies`).
+    """
     if mention is not None:
         # "@name rest" where "@name" is a mention fragment carrying the user's id.
         at = f"@{mention[1]}"
@@ -92,17 +104,93 @@ def chat_message(
                 "message_id": message_id or str(uuid.uuid4()),
                 "message": {"text": text, "fragments": fragments},
                 "color": "#00FF7F",
-                "badges": [{"set_id": b, "id": "1", "info": ""} for b in badges],
+                "badges": _badges(badges),
                 "message_type": "text",
                 "cheer": None,
                 "reply": None,
                 "channel_points_custom_reward_id": None,
                 "channel_points_animation_id": None,
-                "source_broadcaster_user_id": None,
-                "source_broadcaster_user_login": None,
-                "source_broadcaster_user_name": None,
-                "source_message_id": None,
-                "source_badges": None,
+                "source_broadcaster_user_id": source[0] if source else None,
+                "source_broadcaster_user_login": source[1] if source else None,
+                "source_broadcaster_user_name": source[1].capitalize() if source else None,
+                "source_message_id": source_message_id,
+                "source_badges": None if source_badges is None else _badges(source_badges),
+            },
+        },
+    }
+
+
+def shared_chat_copies(
+    text: str,
+    *,
+    source: tuple[str, str],
+    channels: list[tuple[str, str]],
+    chatter: tuple[str, str] = VIEWER,
+    badges: list[str] = (),  # type: ignore[assignment]
+    elsewhere_badges: list[str] = (),  # type: ignore[assignment]
+    source_fields_in_source: bool = False,
+) -> list[dict[str, Any]]:
+    """One message typed in `source` during a Shared Chat session, as each of `channels` gets it.
+
+    The source channel's copy has its own id and, as Twitch documents it, null source
+    fields (`source_fields_in_source`: filled in, naming the channel itself). Every other
+    copy has a new id, the source's id, channel and the chatter's badges there
+    (`badges`), and in `badges` the chatter's badges in the receiving channel
+    (`elsewhere_badges`).
+    """
+    original = str(uuid.uuid4())
+    copies = []
+    for channel in channels:
+        if channel == source and not source_fields_in_source:
+            copy = chat_message(
+                text, chatter=chatter, broadcaster=channel, badges=badges, message_id=original
+            )
+        else:
+            here = channel == source
+            copy = chat_message(
+                text,
+                chatter=chatter,
+                broadcaster=channel,
+                badges=badges if here else elsewhere_badges,
+                message_id=original if here else None,
+                source=source,
+                source_message_id=original,
+                source_badges=badges,
+            )
+        copies.append(copy)
+    return copies
+
+
+def channel_update(broadcaster: tuple[str, str], title: str, game: tuple[str, str]) -> dict[str, Any]:
+    """A `channel.update` (version 2) websocket notification; `game` is (category id, name)."""
+    return {
+        "metadata": {
+            "message_id": str(uuid.uuid4()),
+            "message_type": "notification",
+            "message_timestamp": NOW,
+            "subscription_type": "channel.update",
+            "subscription_version": "2",
+        },
+        "payload": {
+            "subscription": {
+                "id": str(uuid.uuid4()),
+                "status": "enabled",
+                "type": "channel.update",
+                "version": "2",
+                "condition": {"broadcaster_user_id": broadcaster[0]},
+                "transport": {"method": "websocket", "session_id": "fake"},
+                "created_at": NOW,
+                "cost": 1,
+            },
+            "event": {
+                "broadcaster_user_id": broadcaster[0],
+                "broadcaster_user_login": broadcaster[1],
+                "broadcaster_user_name": broadcaster[1].capitalize(),
+                "title": title,
+                "language": "fr",
+                "category_id": game[0],
+                "category_name": game[1],
+                "content_classification_labels": [],
             },
         },
     }
@@ -140,6 +228,12 @@ class FakeTwitch:
         # Broadcasters who gave no channel:bot (and the bot is no moderator): app-token sends get 403.
         self.no_channel_bot: set[str] = set()
         self.token_outages = 0  # the next N OAuth token requests answer 500
+        # GET /channels: title and (category id, name) by broadcaster id; unknown ids get nothing.
+        self.channel_info: dict[str, tuple[str, tuple[str, str]]] = {}
+        self.channel_queries: list[list[str]] = []  # the broadcaster ids of each GET /channels
+        self.channels_status = 200  # anything else: GET /channels fails with it
+        # Subscription types Twitch refuses: type -> (status, message).
+        self.refused_subscriptions: dict[str, tuple[int, str]] = {}
         self.sockets: list[tuple[str, web.WebSocketResponse]] = []
         self._sessions = itertools.count(1)
         self._issued = itertools.count(1)
@@ -156,6 +250,7 @@ class FakeTwitch:
                 web.post("/oauth2/token", self._token),
                 web.get("/oauth2/validate", self._validate),
                 web.get("/helix/users", self._users),
+                web.get("/helix/channels", self._channels),
                 web.post("/helix/eventsub/subscriptions", self._subscribe),
                 web.delete("/helix/eventsub/subscriptions", self._unsubscribe),
                 web.post("/helix/chat/messages", self._chat),
@@ -318,11 +413,41 @@ class FakeTwitch:
         ]
         return web.json_response({"data": data})
 
+    async def _channels(self, request: web.Request) -> web.Response:
+        if self._bearer(request) not in (APP_TOKEN, *self.user_tokens):
+            return _error(401, "invalid access token")
+        ids = request.query.getall("broadcaster_id", [])
+        self.channel_queries.append(ids)
+        if self.channels_status != 200:
+            return _error(self.channels_status, "fake outage")
+        if not 1 <= len(ids) <= 100:
+            return _error(400, "between 1 and 100 broadcaster_id")
+        data = [
+            {
+                "broadcaster_id": uid,
+                "broadcaster_login": self.users[uid],
+                "broadcaster_name": self.users[uid].capitalize(),
+                "broadcaster_language": "fr",
+                "game_id": self.channel_info[uid][1][0],
+                "game_name": self.channel_info[uid][1][1],
+                "title": self.channel_info[uid][0],
+                "delay": 0,
+                "tags": [],
+                "content_classification_labels": [],
+                "is_branded_content": False,
+            }
+            for uid in ids
+            if uid in self.users and uid in self.channel_info
+        ]
+        return web.json_response({"data": data})
+
     async def _subscribe(self, request: web.Request) -> web.Response:
         token = self._bearer(request)
         if token not in self.user_tokens:
             return _error(401, "invalid access token")
         body = await request.json()
+        if body["type"] in self.refused_subscriptions:
+            return _error(*self.refused_subscriptions[body["type"]])
         subscription = {
             "id": str(uuid.uuid4()),
             "status": "enabled",

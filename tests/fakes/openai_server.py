@@ -3,7 +3,9 @@
 A real HTTP server in its own threads, so it keeps answering (or hanging) whatever the
 client's event loop does, and serves sync tests, async tests, subprocesses and the
 benchmark alike. It serves GET /v1/models and POST /v1/chat/completions, counts what
-it receives, and injects one fault at a time.
+it receives, and injects one fault at a time. POST /v1/moderations flags the texts that
+hold one of the words of `flag` (word -> categories); the faults that concern every
+endpoint apply to it too.
 
 A completion whose body has `"stream": true` is answered with Server-Sent Events the way
 OpenAI does (200, text/event-stream, no Content-Length, `Connection: close`): a role chunk,
@@ -166,6 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
                 fake._end(request.is_probe)
         elif path == "/v1/models":
             self._answer(request, fault, release)
+        elif path == "/v1/moderations":
+            self._moderate(request, fault, release)
         else:
             self._json(404, {"error": {"message": f"no route {path}"}})
 
@@ -264,6 +268,32 @@ class _Handler(BaseHTTPRequestHandler):
                     self._hang_up()
                 else:
                     self._raw(200, payload)
+
+    # -- moderation -------------------------------------------------------------------
+
+    def _moderate(self, request: Received, fault: str | None, release: threading.Event) -> None:
+        """POST /v1/moderations: each input flagged for the categories of the `flag` words it holds.
+
+        The faults that concern every endpoint apply (refuse, hang, slow, HTTP errors,
+        echo_key_401, malformed_json, truncated, drip); the completion-only ones do not.
+        """
+        fake = self.server.fake
+        if fault in ("hang", "slow", "http500", "http503", "rate_limit", "echo_key_401", "malformed_json"):
+            self._answer(request, fault, release)  # the same hang or error as the other endpoints
+            return
+        body = request.body if isinstance(request.body, dict) else {}
+        raw = body.get("input", "")
+        inputs = raw if isinstance(raw, list) else [raw]
+        results = [_moderation(str(text), fake.flag) for text in inputs]
+        model = body.get("model") or "omni-moderation-latest"
+        payload = json.dumps({"id": "modr-fake", "model": model, "results": results}).encode()
+        if fault == "truncated":
+            self._raw(200, payload, truncate=True)
+        elif fault == "drip":
+            self._send_headers(200, len(payload))
+            self._drip(payload, release)
+        else:
+            self._raw(200, payload)
 
     # -- streamed answers ---------------------------------------------------------------
 
@@ -435,6 +465,37 @@ def _words(messages: Any) -> int:
     return count
 
 
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+
+
+def _moderation(text: str, flag: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """One result of OpenAI's moderation endpoint, flagging the categories of the words in `text`."""
+    lowered = text.lower()
+    flagged = {
+        category for word, categories in flag.items() if word.lower() in lowered for category in categories
+    }
+    return {
+        "flagged": bool(flagged),
+        "categories": {c: c in flagged for c in MODERATION_CATEGORIES},
+        "category_scores": {c: 0.97 if c in flagged else 0.001 for c in MODERATION_CATEGORIES},
+        "category_applied_input_types": {c: ["text"] for c in MODERATION_CATEGORIES},
+    }
+
+
 class FakeOpenAI:
     """`with FakeOpenAI() as server:` ... `server.url` is the base URL (ends in /v1)."""
 
@@ -450,6 +511,8 @@ class FakeOpenAI:
         self.warmup_delay = 8.0  # how long the `warmup` model takes to load
         # The usage chunk of the last stream that asked for one (include_usage).
         self.last_usage: dict[str, int] | None = None
+        # POST /v1/moderations flags a text holding one of these words for its categories.
+        self.flag: dict[str, tuple[str, ...]] = {}
         self.port = 0
         self.requests: list[Received] = []
         self._lock = threading.Lock()
@@ -522,6 +585,11 @@ class FakeOpenAI:
         """Chat completions that were not health probes."""
         with self._lock:
             return sum(1 for r in self.requests if r.path.endswith("/chat/completions") and not r.is_probe)
+
+    @property
+    def moderation_requests(self) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if r.path.endswith("/moderations"))
 
     @property
     def probe_requests(self) -> int:

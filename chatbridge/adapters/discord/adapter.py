@@ -1,9 +1,11 @@
-"""The Discord adapter: gateway messages in, REST replies out, through the shared relay."""
+"""The Discord adapter: gateway messages and slash commands in, REST replies out, through
+the shared relay."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import discord
 import discord.gateway
@@ -15,8 +17,17 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from chatbridge.adapters.discord.channels import Row, SeenChannels, row_for, settings_channel
-from chatbridge.adapters.discord.messages import chat_event
-from chatbridge.adapters.discord.sender import DiscordSender
+from chatbridge.adapters.discord.messages import chat_event, interaction_channel, slash_event
+from chatbridge.adapters.discord.sender import Ack, DiscordSender, Interactions
+from chatbridge.adapters.discord.slash import (
+    ELSEWHERE,
+    UNAVAILABLE,
+    CommandSync,
+    SlashTree,
+    answer,
+    line,
+    slash_commands,
+)
 from chatbridge.adapters.errors import AdapterFatal
 from chatbridge.adapters.recent import RecentIds
 from chatbridge.adapters.relay import Relay
@@ -26,6 +37,7 @@ from chatbridge.channel_settings import ChannelSettingsCache, settings_cache
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.config import DiscordConfig, RateLimit
 from chatbridge.cooldowns import Cooldowns
+from chatbridge.events import ChatEvent
 
 log = logging.getLogger("chatbridge.discord")
 
@@ -50,11 +62,16 @@ class DiscordClient(discord.Client):
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
-        intents.message_content = True  # privileged: also switched on in the developer portal
+        # Privileged: also switched on in the developer portal. Without it Discord sends the
+        # text of mentions only, and the slash commands need none.
+        intents.message_content = adapter.config.message_content
         intents.members = False  # no member chunking: the bot reads messages, not rosters
         intents.presences = False
         super().__init__(intents=intents, max_messages=None)
         self.adapter = adapter
+        self.tree = SlashTree(self)
+        for command in slash_commands(adapter.on_slash, guild_only=not adapter.config.allow_dms):
+            self.tree.add_command(command)
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
@@ -91,6 +108,8 @@ class DiscordAdapter:
         self.allowed = frozenset(config.channels)
         self.client: DiscordClient | None = None
         self.relay: Relay | None = None
+        self.interactions: Interactions | None = None  # the slash commands awaiting their reply
+        self.command_sync = CommandSync(config.guilds)
         self.connected = asyncio.Event()
         self._bot_id = 0
         self._stopping = False
@@ -107,9 +126,11 @@ class DiscordAdapter:
         point_discord_at(self.config)
         await self.channel_settings.ensure_rows(self.platform, self.config.channels)
         client = self.client = DiscordClient(self)
+        # Per connection, as the client: an interaction is answered through its client's session.
+        interactions = self.interactions = Interactions(self.clock.now)
         relay = self.relay = Relay(
             self.platform,
-            send=DiscordSender(client),
+            send=DiscordSender(client, interactions),
             rate=self.rate,
             status=self.status,
             bot_names=(settings.BOT_NAME,),
@@ -119,6 +140,7 @@ class DiscordAdapter:
             cooldowns=self.cooldowns,
             recent_ids=self.recent_ids,
         )
+        relay.unanswered = self._unanswered
         self._stopping = False
         await self.status.set_state(State.STARTING)
         try:
@@ -129,6 +151,7 @@ class DiscordAdapter:
             if client.user is not None:
                 self._bot_id = client.user.id
                 relay.bot_names = (settings.BOT_NAME, client.user.name, client.user.display_name)
+            await self.command_sync.sync(client.tree)
             await run_until_failure(self._connect(client), relay.run())
         finally:
             self._stopping = True  # closing our own connection is not losing it
@@ -154,29 +177,68 @@ class DiscordAdapter:
     def accepts(self, message: discord.Message) -> bool:
         if message.author.bot or message.webhook_id is not None:
             return False  # other bots, webhooks, and the bot itself
-        if message.guild is None:
+        in_guild = message.guild is not None
+        return self._answers_in(in_guild, settings_channel(message.channel), message.channel.id)
+
+    def _answers_in(self, in_guild: bool, channel: str, channel_id: int | None) -> bool:
+        if not in_guild:
             return self.config.allow_dms
         if not self.allowed:
             return True
         # A thread counts as its parent channel.
-        return settings_channel(message.channel) in self.allowed or str(message.channel.id) in self.allowed
+        return channel in self.allowed or str(channel_id) in self.allowed
 
     async def on_message(self, message: discord.Message) -> None:
         try:
             if self.relay is None or not self.accepts(message):
                 return
-            self._note_channel(message)
+            self._note_channel(message.guild, message.channel)
             await self.relay.incoming(chat_event(message, self._bot_id))
         except Exception:
             log.exception("Discord: a chat message could not be handled")
 
-    def _note_channel(self, message: discord.Message) -> None:
+    async def on_slash(self, interaction: discord.Interaction[Any], command: str, text: str) -> None:
+        """/ask or /chill: one chat event through the relay, acknowledged within Discord's 3 s."""
+        relay, interactions = self.relay, self.interactions
+        if relay is None or interactions is None:
+            return  # between two connections: this client's tree is not in use any more
+        slash = interactions.expect(interaction)
+        if slash is None:
+            return  # delivered twice: the first delivery is being answered
+        try:
+            channel = interaction_channel(interaction)
+            if not self._answers_in(interaction.guild_id is not None, channel, interaction.channel_id):
+                language = self.channel_settings.get(self.platform, channel).language
+                await slash.refuse(line(ELSEWHERE, language))
+                return
+            self._note_channel(interaction.guild, interaction.channel)
+            await answer(slash, relay, slash_event(interaction, command, text))
+        except Exception:
+            log.exception("Discord: a slash command could not be handled")
+            if slash.ack in (Ack.WAITING, Ack.DEFERRED):
+                # Never "the application did not respond", nor "thinking…" for 15 minutes.
+                await slash.refuse(line(UNAVAILABLE))
+
+    def _unanswered(self, event: ChatEvent) -> None:
+        """The workers left a slash command unanswered: its "thinking…" gets a line, not 15
+        minutes of waiting. (A chat message the workers leave needs nothing.)"""
+        interactions = self.interactions
+        slash = interactions.get(event.message_id) if interactions is not None else None
+        if slash is None:
+            return
+        interactions.forget(event.message_id)  # type: ignore[union-attr]  # found in it just above
+        language = self.channel_settings.get(self.platform, event.channel).language
+        task = asyncio.create_task(slash.refuse(line(UNAVAILABLE, language)))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _note_channel(self, guild: discord.Guild | None, channel: object) -> None:
         """Give a channel its admin row the first time it speaks, in the background.
 
         Threads and DMs make no row of their own (see channels.py): a thread's speaking
         gives its parent channel the row.
         """
-        row = row_for(message)
+        row = row_for(guild, channel)
         if row is None or not self.seen_channels.first_sight(row.channel):
             return
         task = asyncio.create_task(self._remember(row))

@@ -39,17 +39,16 @@ class Row:
     label: str  # what the admin shows: "Server #channel"
 
 
-def row_for(message: discord.Message) -> Row | None:
-    """The settings row the message's channel should have; None when it gets none."""
-    guild, channel = message.guild, message.channel
+def row_for(guild: discord.Guild | None, channel: object) -> Row | None:
+    """The settings row a message's (or slash command's) channel should have; None when it gets none."""
     if guild is None:
         return None  # a DM: the defaults
     if isinstance(channel, discord.Thread):
         parent = channel.parent
         name = parent.name if parent is not None else str(channel.parent_id)
-        return Row(str(channel.parent_id), f"{guild.name} #{name}")
+        return Row(str(channel.parent_id), f"{guild.name or guild.id} #{name}")
     if isinstance(channel, discord.abc.GuildChannel):
-        return Row(str(channel.id), f"{guild.name} #{channel.name}")
+        return Row(str(channel.id), f"{guild.name or guild.id} #{channel.name}")
     return None
 
 

@@ -18,8 +18,9 @@ from chatbridge.adapters.relay import Relay
 from chatbridge.adapters.status import AdapterStatus, State
 from chatbridge.adapters.tasks import first_done, run_until_failure
 from chatbridge.adapters.twitch.client import HOW_TO, TwitchClient
-from chatbridge.adapters.twitch.messages import chat_event, from_other_channel
-from chatbridge.adapters.twitch.sender import HelixSender
+from chatbridge.adapters.twitch.messages import chat_event, source_channel
+from chatbridge.adapters.twitch.sender import HelixSender, ReplyParents
+from chatbridge.adapters.twitch.streams import StreamInfos
 from chatbridge.channel_settings import ChannelSettingsCache, settings_cache
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.config import RateLimit, TwitchConfig
@@ -77,6 +78,9 @@ class TwitchAdapter:
         # Kept across relays, as the cooldowns are: a redelivery comes after a reconnection.
         self.recent_ids = RecentIds(self.clock.now)
         self.moderated: set[str] = set()  # channels where the bot's own messages carry a mod badge
+        # Each joined channel's title and game, for the prompt (Helix at start, then channel.update).
+        self.streams = StreamInfos()
+        self.reply_parents = ReplyParents()
         self.connected = asyncio.Event()
         self._stopping = False
         self.client: TwitchClient | None = None
@@ -98,7 +102,7 @@ class TwitchAdapter:
         client = self.client = TwitchClient(self.config, self)
         relay = self.relay = Relay(
             self.platform,
-            send=HelixSender(client, self.config.bot_id),
+            send=HelixSender(client, self.config.bot_id, self.reply_parents),
             rate=self.rate,
             status=self.status,
             bot_names=(settings.BOT_NAME,),
@@ -114,6 +118,7 @@ class TwitchAdapter:
         starter = asyncio.create_task(client.start(with_adapter=False), name="twitchio")
         try:
             await self._until_ready(client, starter)
+            self.streams.keep_only(client.logins)  # a channel taken off TWITCH_CHANNELS is forgotten
             if client.user is not None and client.user.name:
                 relay.bot_names = (settings.BOT_NAME, client.user.name)
             await self._connected()
@@ -162,12 +167,19 @@ class TwitchAdapter:
         try:
             chatter = message.chatter
             if chatter.id == self.config.bot_id:
-                self._learn_moderation(message)
+                if source_channel(message) is None:  # a shared copy carries another channel's badges
+                    self._learn_moderation(message)
                 return
-            if (chatter.name or "").lower() in self.config.ignored_bots or from_other_channel(message):
+            if (chatter.name or "").lower() in self.config.ignored_bots:
                 return
-            if self.relay is not None:
-                await self.relay.incoming(chat_event(message, self.config.bot_id))
+            if self.relay is not None and self.client is not None:
+                event = chat_event(
+                    message, self.config.bot_id, joined=self.client.logins, streams=self.streams
+                )
+                if event.channel_id == message.broadcaster.id:
+                    # A shared-chat copy answered where it arrived: its reply names this copy.
+                    self.reply_parents.note(event.channel_id, event.message_id, message.id)
+                await self.relay.incoming(event)
         except Exception:
             log.exception("Twitch: a chat message could not be handled")
 
@@ -179,6 +191,10 @@ class TwitchAdapter:
             self.moderated.add(channel)
         else:
             self.moderated.discard(channel)
+
+    def on_stream_info(self, channel_id: str, title: str, game: str) -> None:
+        if self.client is not None and channel_id in self.client.logins:  # bounded by the channels
+            self.streams.update(channel_id, title, game)
 
     async def on_welcome(self) -> None:
         # The first welcome comes during start-up, before the subscriptions: not "connected" yet.

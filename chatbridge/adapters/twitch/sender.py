@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 import twitchio
 
@@ -12,6 +13,35 @@ from chatbridge.sanitize import one_line, trim
 log = logging.getLogger("chatbridge.twitch")
 
 TWITCH_LIMIT = 500
+# Shared-chat copies answered where they arrived, remembered until their reply is sent.
+REPLY_PARENTS_AT_MOST = 5_000
+
+
+class ReplyParents:
+    """What a reply's parent id is called in the channel it goes to.
+
+    A shared-chat event is keyed on the source message id. Answered in the channel that
+    showed a copy (the bot does not read the source), the reply must name that copy's own
+    id there. Bounded by count: a reply goes out within seconds.
+    """
+
+    def __init__(self, at_most: int = REPLY_PARENTS_AT_MOST) -> None:
+        self.at_most = at_most
+        self._local: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def note(self, channel_id: str, message_id: str, local_id: str) -> None:
+        if message_id == local_id:
+            return
+        self._local[(channel_id, message_id)] = local_id
+        self._local.move_to_end((channel_id, message_id))
+        while len(self._local) > self.at_most:
+            self._local.popitem(last=False)
+
+    def local(self, channel_id: str, message_id: str) -> str:
+        return self._local.get((channel_id, message_id), message_id)
+
+    def __len__(self) -> int:
+        return len(self._local)
 
 
 def chat_text(text: str) -> str:
@@ -25,9 +55,10 @@ class AppTokenRefused(Exception):
 
 
 class HelixSender:
-    def __init__(self, client: twitchio.Client, bot_id: str) -> None:
+    def __init__(self, client: twitchio.Client, bot_id: str, parents: ReplyParents | None = None) -> None:
         self.client = client
         self.bot_id = bot_id
+        self.parents = parents if parents is not None else ReplyParents()
         # Channels where the app token may not chat: the bot's user token is used there.
         self.as_user: set[str] = set()
 
@@ -54,7 +85,7 @@ class HelixSender:
                 chat_text(message.text),
                 sender=self.bot_id,
                 token_for=self.bot_id if as_user else None,
-                reply_to_message_id=message.reply_to or None,
+                reply_to_message_id=self.parents.local(message.channel_id, message.reply_to) or None,
             )
         except twitchio.MessageRejectedError as exc:
             # is_sent false: msg_duplicate, AutoMod, channel settings... Retrying will not help.

@@ -32,6 +32,11 @@ class Command(BaseCommand):
         parser.add_argument("-m", "--message", help="Send this one message, print the reply and exit.")
         parser.add_argument("--user", default="viewer", help="Chat user name (default: viewer).")
         parser.add_argument("--json", action="store_true", help="Print one JSON object per message.")
+        parser.add_argument(
+            "--moderator",
+            action="store_true",
+            help="Talk as a moderator: `!serdabot off|on|llm off|llm on|status|block|unblock|forget` work.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         set_role("console")
@@ -48,7 +53,7 @@ class Command(BaseCommand):
     async def session(self, options: dict[str, Any]) -> None:
         bot = await start_runtime("chat")
         worker = start_worker()
-        console = ConsoleAdapter(user=options["user"])
+        console = ConsoleAdapter(user=options["user"], moderator=options["moderator"])
         try:
             if options["message"] is not None:
                 await self.exchange(console, options["message"], options["json"])
