@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import random
 import statistics
@@ -153,6 +154,16 @@ def main() -> None:
     m3, p3 = timed(check, args.runs)
     loop.close()
     print(f"check_answer (no OpenAI): median {m3:7.1f} µs, p95 {p3:7.1f} µs (links + terms + prompt leak)")
+    # What every !ask pays before the model when all the terms also check questions (the
+    # cost bench/throughput.py's b-guarded adds to a reply).
+    question = "c'est quoi Python ?"
+    asked = BlockedTerms()
+    asked.use(dataclasses.replace(row, check_questions=True) for row in rows)  # type: ignore[misc, type-var]
+    m4, p4 = timed(lambda: asked.match_question("twitch", "streamer", question), args.runs)
+    print(
+        f"a {len(question)}-character question:  median {m4:7.1f} µs, p95 {p4:7.1f} µs "
+        "(every term checks questions)"
+    )
     print("PASS" if passed else "FAIL")
 
 

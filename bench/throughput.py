@@ -10,9 +10,12 @@ Each scenario runs in a fresh child process (its own SQLite history, its own lay
   b         `!ask` answered by a fallback phrase while the LLM is down (nothing listens
             on LLM_ENDPOINT, so boot detection marks it down): Relay -> layer -> worker
             -> handler -> history recorder -> reply -> outbound queue -> sent.
-  b-guarded the same as b with 1,000 blocked terms (every one also checked against the
-            question) and conversation memory on; b runs with both off (MEMORY_TURNS=0, no
-            terms). Issue 12: b-guarded keeps >= 90% of b's replies per second.
+  b-guarded the same !ask, in one process, in alternating slices: with 1,000 blocked terms
+            (every one also checked against the question) and conversation memory on, and with
+            both off; three such children, the median one's ratio judged. Issue 12: the first
+            keeps >= 90% of the second's replies per second.
+            (Separate runs were compared first: on this VM two runs of one scenario differ by
+            up to a third, so the slices share whatever the machine does meanwhile.)
   memory    1,000,000 events (9 ordinary lines for each `!ask`), every one from a new
             user: resident memory after 10,000 and after 1,000,000 events, on a channel
             without cooldowns (the pipeline's own state: claims, history, layer) and on one
@@ -44,6 +47,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,7 +90,7 @@ def setup_django(local_dir: str, redis_url: str, user_cooldown: int = 0, scenari
     # Nothing listens on port 9 here: the LLM is down, so every !ask gets a fallback phrase.
     os.environ["LLM_ENDPOINT"] = "http://127.0.0.1:9/v1"
     os.environ.pop("OPENAI_API_KEY", None)
-    # Conversation memory only where it is measured (b-guarded); b is the run with it off.
+    # Conversation memory only where it is measured (b-guarded switches it per slice).
     os.environ["MEMORY_TURNS"] = "6" if scenario == "b-guarded" else "0"
     benchenv.setup_django(local_dir, redis_url)
     if scenario == "b-guarded":
@@ -235,11 +239,13 @@ async def measure(
                 # An acknowledged line behind them: the worker handles in order.
                 await client.submit(chat(-1, "sync"), ack=True)
                 await client.receive()
-    elif scenario in ("b", "b-guarded"):
+    elif scenario == "b":
         for i in range(events):
             await sink.window.acquire()
             await relay.incoming(chat(i, "!ask c'est quoi Python ?"))
         await sink.until(events)
+    elif scenario == "b-guarded":
+        result.update(await guarded_against_plain(relay, sink, bot, chat, events))
     elif scenario.startswith("memory"):
         answered = 0  # !ask that get a reply: one a cooldown turns away gets none
         for i in range(events):
@@ -275,6 +281,63 @@ async def measure(
     await cancel([router] + ([worker] if worker else []))
     await stop_runtime(bot)
     return result
+
+
+def term_rows() -> list[Any]:
+    """The blocked terms add_blocked_terms stored, as the snapshot takes them."""
+    from chatbridge.moderation.models import BlockedTerm
+    from chatbridge.moderation.terms import TermRow
+
+    fields = ("term", "platform", "channel", "regex", "check_questions", "pk")
+    return [TermRow(*values) for values in BlockedTerm.objects.values_list(*fields)]
+
+
+async def guarded_against_plain(relay: Any, sink: Sink, bot: Any, chat: Any, events: int) -> dict[str, Any]:
+    """`!ask` answered by a phrase with 1,000 blocked terms and memory on, and with both off,
+    in one process, in alternating slices (on, off, off, on, ...): a neighbour slowing the
+    machine for a while costs both sides alike, which separate runs cannot promise here."""
+    from chatbridge.memory import InProcessMemory
+    from chatbridge.moderation.terms import blocked_terms
+
+    handler = bot.handler
+    rows = await asyncio.to_thread(term_rows)  # read once: switching sides touches no database
+    sides: dict[str, tuple[Any, Any]] = {
+        "on": (lambda: blocked_terms.use(rows), InProcessMemory(turns=6)),
+        "off": (lambda: blocked_terms.use([]), InProcessMemory(turns=0)),
+    }
+    seconds = {"on": 0.0, "off": 0.0}
+    done = {"on": 0, "off": 0}
+    rates: list[str] = []
+    slices = 20
+    size = max(events // slices, 1)
+    n = 0
+    # Untimed first: the first replies of a process pay for warming up (first calls, caches),
+    # which would all land on the first slice's side.
+    for _ in range(size):
+        await sink.window.acquire()
+        await relay.incoming(chat(n, "!ask c'est quoi Python ?"))
+        n += 1
+    await sink.until(n)
+    for turn in range(slices):
+        side = ("on", "off", "off", "on")[turn % 4]
+        use_terms, memory = sides[side]
+        use_terms()
+        handler.memory = memory
+        started = time.perf_counter()
+        for _ in range(size):
+            await sink.window.acquire()
+            await relay.incoming(chat(n, "!ask c'est quoi Python ?"))
+            n += 1
+        await sink.until(n)
+        took = time.perf_counter() - started
+        seconds[side] += took
+        done[side] += size
+        rates.append(f"{side} {size / took:,.0f}")
+    return {
+        "guarded_per_second": round(done["on"] / seconds["on"]),
+        "plain_per_second": round(done["off"] / seconds["off"]),
+        "slices": rates,
+    }
 
 
 def start_worker_process() -> subprocess.Popen[bytes]:
@@ -348,7 +411,6 @@ def main() -> None:
         ("a-relay", "memory", 400_000 // scale),
         ("a-layer", "memory", 200_000 // scale),
         ("b", "memory", 40_000 // scale),
-        ("b-guarded", "memory", 40_000 // scale),
     ]
     if args.redis:
         plan += [("a-layer", "redis", 40_000 // scale), ("b", "redis", 10_000 // scale)]
@@ -359,12 +421,15 @@ def main() -> None:
 
     plan = [step for step in plan if wanted(step[0], step[1])]
     memory_plan = [m for m in MEMORY_SCENARIOS if wanted(m[0], "memory")]
-    if not plan and not memory_plan:
+    ratio = wanted("b-guarded", "memory")
+    if not plan and not memory_plan and not ratio:
         raise SystemExit(f"--only {args.only}: no such scenario (see --help)")
     ok = True
     details: list[str] = []
     if plan:
         ok = run_plan(plan, args.redis)
+    if ratio:
+        ok &= run_ratio(40_000 // scale)
     if memory_plan:
         ok &= run_memory(memory_plan, 100_000 if args.quick else 1_000_000, details)
     for line in details:
@@ -376,10 +441,8 @@ def run_plan(plan: list[tuple[str, str, int]], redis_url: str) -> bool:
     print("| scenario | layer | events | seconds | per second | target | |")
     print("|---|---|---:|---:|---:|---:|---|")
     ok = True
-    rates: dict[tuple[str, str], float] = {}
     for scenario, layer, events in plan:
         result = spawn(scenario, events, redis_url if layer == "redis" else "")
-        rates[(scenario, layer)] = result["per_second"]
         target = TARGETS.get((scenario, layer))
         passed = target is None or result["per_second"] >= target
         ok &= passed
@@ -388,17 +451,30 @@ def run_plan(plan: list[tuple[str, str, int]], redis_url: str) -> bool:
             f"| {f'>= {target:,}' if target else '-'} | {('PASS' if passed else 'FAIL') if target else '-'} |"
         )
     print()
-    plain, guarded = rates.get(("b", "memory")), rates.get(("b-guarded", "memory"))
-    if plain and guarded:
-        ratio = guarded / plain * 100
-        passed = ratio >= GUARDED_RATIO
-        ok &= passed
-        print(
-            f"b-guarded / b (1,000 blocked terms and memory on, against both off): {ratio:.1f}% "
-            f"(target >= {GUARDED_RATIO}%): {'PASS' if passed else 'FAIL'}"
-        )
-        print()
     return ok
+
+
+def run_ratio(events: int, children: int = 3) -> bool:
+    """b-guarded: replies per second with 1,000 blocked terms and memory on, against both off,
+    each child measuring both in alternating slices (see guarded_against_plain); the verdict
+    is the median child's, as one child can still draw a noisy minute."""
+    ratios: list[float] = []
+    for _ in range(children):
+        result = spawn("b-guarded", events, "")
+        guarded, plain = result["guarded_per_second"], result["plain_per_second"]
+        ratios.append(guarded / plain * 100)
+        print(
+            f"b-guarded: {events:,} `!ask` answered by phrases in alternating slices: {guarded:,} replies/s "
+            f"with 1,000 blocked terms and memory on, {plain:,} with both off = {ratios[-1]:.1f}%"
+        )
+    ratio = statistics.median(ratios)
+    passed = ratio >= GUARDED_RATIO
+    print(
+        f"b-guarded, median of {children}: {ratio:.1f}% "
+        f"(target >= {GUARDED_RATIO}%): {'PASS' if passed else 'FAIL'}"
+    )
+    print()
+    return passed
 
 
 def run_memory(scenarios: list[tuple[str, str, bool]], memory_events: int, details: list[str]) -> bool:

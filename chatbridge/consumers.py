@@ -16,14 +16,13 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
-from chatbridge import gate, runtime
+from chatbridge import gate, phrases, runtime
 from chatbridge.channel_settings import settings_cache
 from chatbridge.claims import claims_for_settings
 from chatbridge.commands import Command
 from chatbridge.events import WORKER_CHANNEL, ChatEvent, Reply, reply_json
 from chatbridge.handler import Handler
-from chatbridge.sanitize import fill_variables, format_reply, limit_for
-from fallbacks.services import choose_fallback
+from chatbridge.sanitize import format_reply, limit_for
 from fallbacks.services import warm as fallbacks_warm
 from serdabot.outage import Outage, connection_errors, read_through, send_once_more
 from serdabot.resilient import OutlivesTheLayer
@@ -273,21 +272,17 @@ async def web_fallback(event: ChatEvent) -> Reply | None:
     if command is None:
         return None
     # The live switch when this process watches it (runbot does), else FALLBACK_MODE.
-    intent = guard_intent(command)
-    mode = gate.phrase_mode(
-        command, intent, config.fallback_mode or live_switches.fallback_mode(guard_defaults()[1])
-    )
-    fallback = choose_fallback(intent, mode, language=config.language, channel="web:web")
-    body = fill_variables(fallback.text, user=event.user, channel=event.channel)
+    mode = live_switches.fallback_mode(guard_defaults()[1])
+    picked = phrases.pick(event, guard_intent(command), config, mode, command=command)
     return Reply(
         platform=event.platform,
         channel=event.channel,
         user=event.user,
-        text=format_reply(event.user, body, limit_for(event.platform)),
+        text=format_reply(event.user, picked.body, limit_for(event.platform)),
         source="fallback",
         intent=command.intent,
         latency_ms=0.0,
         reply_to=event.message_id,
-        fallback_intent=fallback.intent,
+        fallback_intent=picked.intent,
         command=command.name,
     )

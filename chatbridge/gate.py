@@ -74,12 +74,3 @@ def cooldowns(command: Command, config: ChannelConfig) -> tuple[float, float]:
         config.user_cooldown if user is None else float(user),
         config.channel_cooldown if channel is None else float(channel),
     )
-
-
-def phrase_mode(command: Command, intent: str, mode: str) -> str:
-    """The fallback mode for a phrase of `intent` answering `command`.
-
-    A custom command's own phrases are its answer, not a stand-in for a model that failed:
-    the silent and minimal modes (a neutral sentence, "🤖") do not replace them.
-    """
-    return "fun" if command.custom is not None and intent == command.intent else mode

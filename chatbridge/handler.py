@@ -15,19 +15,17 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from chatbridge import gate, prompting
+from chatbridge import gate, phrases, prompting
 from chatbridge.channel_settings import ChannelConfig, ChannelSettingsCache, settings_cache
 from chatbridge.commands import ASK, FORGET, MODEL_COMMANDS, Command
 from chatbridge.controls import Controls, Status, StatusSource, memory_key
 from chatbridge.events import ChatEvent, Reply
-from chatbridge.gate import phrase_mode
 from chatbridge.memory import InProcessMemory, Memory
 from chatbridge.moderation.check import Moderator
 from chatbridge.moderation.held import hold
 from chatbridge.moderation.models import HeldReply
 from chatbridge.prompts import DEFAULTS as DEFAULT_PROMPTS
-from chatbridge.sanitize import chat_body, fill_variables, format_reply, limit_for
-from fallbacks.services import choose_fallback
+from chatbridge.sanitize import chat_body, format_reply, limit_for
 from llm.cascade.results import ASK_ERROR, CascadeResult
 from llm.cascade.switches import SwitchWatcher, live_switches
 
@@ -251,26 +249,18 @@ class Handler:
         tiers: tuple[dict[str, object], ...] = (),
     ) -> Reply:
         """A phrase of `intent`, in the channel's fallback mode (the bot's when it has none)."""
-        mode = phrase_mode(
-            command, intent, config.fallback_mode or self.switches.fallback_mode(self.fallback_mode)
+        picked = phrases.pick(
+            event, intent, config, self.switches.fallback_mode(self.fallback_mode), command=command
         )
-        fallback = choose_fallback(
-            intent,
-            mode,
-            language=config.language,
-            channel=f"{event.platform}:{event.channel}",
-        )
-        body = fill_variables(fallback.text, user=event.user, channel=event.channel_name or event.channel)
         return self._reply(
             event,
             command,
-            body,
+            picked.body,
             "fallback",
             started,
-            fallback_intent=fallback.intent,
+            fallback_intent=picked.intent,
             tiers=tiers,
-            # The fixed texts of the silent and minimal modes may repeat: they are the mode.
-            phrase=fallback.text if mode == "fun" else "",
+            phrase=picked.phrase,
         )
 
     @staticmethod

@@ -205,6 +205,8 @@ def clean_question(text: str) -> str:
 
 def _visible(text: str) -> str:
     chars = without_lone_surrogates(text)
+    if chars.isascii():
+        return chars  # nothing hidden below U+0080 (its controls are one_line's business)
     kept: list[str] = []
     for index, ch in enumerate(chars):
         if ch == _ZWJ:
@@ -215,7 +217,7 @@ def _visible(text: str) -> str:
             previous = kept[-1] if kept else ""
             if previous and (_symbol(previous) or previous in _KEYCAP_BASES):
                 kept.append(ch)
-        elif not _hidden(ch):
+        elif ch < "\x80" or not _hidden(ch):  # most of a French line is ASCII
             kept.append(ch)
     return "".join(kept)
 

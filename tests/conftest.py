@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,18 @@ def forget_claims() -> None:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def fresh_moderation_caches() -> Iterator[None]:
+    """The channel-settings defaults and no blocked term at the start, and left so at the end."""
+    from chatbridge.channel_settings import settings_cache
+    from chatbridge.moderation.models import BlockedTerm
+    from chatbridge.moderation.terms import blocked_terms
+
+    settings_cache.clear()
+    blocked_terms.load()
+    yield
+    settings_cache.clear()
+    BlockedTerm.objects.all().delete()
+    blocked_terms.load()

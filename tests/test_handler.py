@@ -7,27 +7,16 @@ from collections.abc import Iterator
 import pytest
 
 from chatbridge.commands import Command
-from chatbridge.events import ChatEvent
 from chatbridge.handler import USAGE, USAGE_INTENT, Handler
 from fallbacks import services
 from fallbacks.models import Phrase
 from llm.cascade.results import CascadeResult, TierAttempt
 from tests.conftest import disabled_llm
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
+from tests.handler_support import event
 from tests.llm_helpers import llm_config, service
 
 pytestmark = pytest.mark.usefixtures("warm_phrases")
-
-
-def event(text: str, **fields: object) -> ChatEvent:
-    values: dict[str, object] = {
-        "platform": "twitch",
-        "channel": "streamer",
-        "user": "viewer32",
-        "text": text,
-    }
-    values.update(fields)
-    return ChatEvent(**values)  # type: ignore[arg-type]
 
 
 def phrases(intent: str) -> set[str]:

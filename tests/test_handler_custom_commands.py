@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from chatbridge.channel_settings import settings_cache
-from chatbridge.events import ChatEvent
 from chatbridge.handler import Handler
 from chatbridge.memory import InProcessMemory
 from fallbacks import services
 from fallbacks.models import Intent, Phrase
 from tests.conftest import disabled_llm
 from tests.fakes.openai_server import FakeOpenAI
+from tests.handler_support import event
 from tests.llm_helpers import llm_config, service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("warm_phrases")]
@@ -32,17 +32,6 @@ def commands() -> None:
     )
     lore.phrases.create(text="Le lore est perdu dans les limbes.")
     services.warm()
-
-
-def event(text: str, **fields: object) -> ChatEvent:
-    values: dict[str, object] = {
-        "platform": "twitch",
-        "channel": "streamer",
-        "user": "viewer32",
-        "text": text,
-    }
-    values.update(fields)
-    return ChatEvent(**values)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("text", ["!discord", "!DISCORD", "!serveur", "!disco merci"])

@@ -49,7 +49,7 @@ from tests.test_llm_real import LlamaServer, smollm2_path
 pytestmark = [
     pytest.mark.llm,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("warm_phrases"),
+    pytest.mark.usefixtures("warm_phrases", "fresh_moderation_caches"),
 ]
 
 USER = "viewer32"
@@ -246,16 +246,6 @@ def bot(proxy: RecordingProxy) -> Bot:
     llm = RecordingLLM(LLMService(config, HistoryRecorder(use_default_layer=False)))
     memory = InProcessMemory()
     return Bot(Handler(llm, memory=memory), memory, llm, proxy)
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    settings_cache.clear()
-    blocked_terms.load()
-    yield
-    settings_cache.clear()
-    BlockedTerm.objects.all().delete()
-    blocked_terms.load()
 
 
 @pytest.fixture

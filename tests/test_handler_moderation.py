@@ -21,17 +21,10 @@ from fallbacks.models import Phrase
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm_helpers import llm_config, service
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("warm_phrases")]
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    settings_cache.clear()
-    blocked_terms.load()
-    yield
-    settings_cache.clear()
-    BlockedTerm.objects.all().delete()
-    blocked_terms.load()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("warm_phrases", "fresh_moderation_caches"),
+]
 
 
 @pytest.fixture

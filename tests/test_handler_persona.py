@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from chatbridge.channel_settings import settings_cache
-from chatbridge.events import ChatEvent
 from chatbridge.handler import Handler
 from chatbridge.memory import InProcessMemory
 from chatbridge.models import ChannelSettings
@@ -17,6 +16,7 @@ from fallbacks import builtin
 from fallbacks.models import Phrase
 from tests.conftest import disabled_llm
 from tests.fakes.openai_server import FakeOpenAI
+from tests.handler_support import event
 from tests.llm_helpers import llm_config, service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("warm_phrases")]
@@ -33,17 +33,6 @@ def fresh_settings() -> Iterator[None]:
 def model() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
         yield server
-
-
-def event(text: str, **fields: object) -> ChatEvent:
-    values: dict[str, object] = {
-        "platform": "twitch",
-        "channel": "streamer",
-        "user": "viewer32",
-        "text": text,
-    }
-    values.update(fields)
-    return ChatEvent(**values)  # type: ignore[arg-type]
 
 
 def system_of_last(model: FakeOpenAI) -> str:

@@ -240,3 +240,42 @@ async def test_a_refresh_during_a_database_outage_keeps_the_terms(caplog: pytest
     lines = [r.getMessage() for r in caplog.records]
     assert len([line for line in lines if "cannot reach" in line]) == 1
     assert len([line for line in lines if "is back after" in line]) == 1
+
+
+def test_the_regexes_are_searched_as_one_re2_set_that_names_the_term_matched() -> None:
+    snapshot = terms(
+        TermRow(r"zorg[o0]+", regex=True),
+        TermRow(r"\bn+o+p+e+\b", regex=True),
+        TermRow(r"(a|a)*b", regex=True),  # no fixed string: searched on every text
+        TermRow("Grr+", regex=True),  # a capital: compiled case-insensitive, in the set too
+    )
+    index = snapshot._answers.everywhere
+    assert index.regex_set is not None and len(index.in_set) == 4
+    assert snapshot.match("twitch", "s", "un zorgooo sauvage") == r"zorg[o0]+"
+    assert snapshot.match("twitch", "s", "nooope") == r"\bn+o+p+e+\b"
+    assert snapshot.match("twitch", "s", "GRRR") == "Grr+"
+    assert snapshot.match("twitch", "s", "rien à signaler") is None
+
+
+def test_re2_runs_only_when_a_fixed_string_is_there_or_a_regex_has_none() -> None:
+    """RE2 lets go of the GIL on each call (another thread may then hold the event loop for
+    milliseconds): an ordinary answer must not pay for it when every regex has a fixed string."""
+    snapshot = terms(TermRow(r"zorg[o0]+", regex=True), TermRow(r"\bn+o+p+e+\b", regex=True))
+    index = snapshot._answers.everywhere
+    calls: list[str] = []
+    real = index.regex_set
+
+    class Counting:
+        def Match(self, text: str) -> Any:  # RE2's method name
+            calls.append(text)
+            return real.Match(text)
+
+    index.regex_set = Counting()
+    assert snapshot.match("twitch", "s", "une réponse tout à fait ordinaire") is None
+    assert calls == []
+    assert snapshot.match("twitch", "s", "un zorg0o sauvage") == r"zorg[o0]+"
+    assert len(calls) == 1
+
+    always = terms(TermRow(r"zorg[o0]+", regex=True), TermRow(r"(a|b)*c", regex=True))
+    assert always._answers.everywhere.regexes  # a regex with no fixed string: RE2 runs every time
+    assert always.match("twitch", "s", "abac") == r"(a|b)*c"

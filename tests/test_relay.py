@@ -350,9 +350,12 @@ async def test_a_relay_closed_for_a_reconnection_answers_what_it_owes_first(
     assert relay.pending == 0
 
 
+@pytest.mark.parametrize("channel_mode", ["", "minimal"])
 async def test_two_workers_picking_one_phrase_in_a_row_send_two_different_ones(
-    layer: InMemoryChannelLayer,
+    layer: InMemoryChannelLayer, channel_mode: str
 ) -> None:
+    """`!duo`, a custom command: its phrases are its answer, in a "minimal" channel too."""
+
     def add_duo() -> None:
         duo, _ = Intent.objects.get_or_create(slug="duo")
         Phrase.objects.filter(intent=duo).delete()
@@ -362,7 +365,8 @@ async def test_two_workers_picking_one_phrase_in_a_row_send_two_different_ones(
 
     await sync_to_async(add_duo)()
     chat = Chat()
-    relay, task = await relay_on(layer, chat, cache=await settings_with(channel_cooldown=0))
+    cache = await settings_with(channel_cooldown=0, fallback_mode=channel_mode)
+    relay, task = await relay_on(layer, chat, cache=cache)
 
     async def worker_says(message: dict[str, Any], phrase: str) -> None:
         # Each worker remembers only its own picks: both picked "A" for this channel.
@@ -373,11 +377,11 @@ async def test_two_workers_picking_one_phrase_in_a_row_send_two_different_ones(
             user=handed.user,
             text=f"@{handed.user} {phrase.replace('{user}', handed.user)}",
             source="fallback",
-            intent="ask",
+            intent="duo",
             latency_ms=1.0,
             reply_to=handed.message_id,
             channel_id=handed.channel_id,
-            command="ask",
+            command="duo",
             fallback_intent="duo",
             phrase=phrase,
         )
@@ -388,7 +392,7 @@ async def test_two_workers_picking_one_phrase_in_a_row_send_two_different_ones(
 
     try:
         for n in (10, 11, 12):
-            assert await relay.incoming(event(n))
+            assert await relay.incoming(event(n, "!duo"))
             await worker_says(await take_event(layer), "Phrase A pour {user}")
             await eventually(lambda n=n: chat.replies_to(f"msg-{n}"), "the reply")  # type: ignore[misc]
         assert [m.text for m in chat.sent] == [

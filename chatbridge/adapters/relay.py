@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from channels.layers import BaseChannelLayer
 
-from chatbridge import gate
+from chatbridge import gate, phrases
 from chatbridge.adapters.base import LayerClient
 from chatbridge.adapters.outbound import Outbound, Outgoing, Send
 from chatbridge.adapters.recent import RecentIds
@@ -38,8 +38,8 @@ from chatbridge.commands import ASK, CHILL, MENTION, Command
 from chatbridge.config import RateLimit
 from chatbridge.cooldowns import Cooldowns, Ticket
 from chatbridge.events import ChatEvent, Reply
-from chatbridge.sanitize import fill_variables, format_reply, limit_for
-from fallbacks.services import LastPhrases, choose_fallback
+from chatbridge.sanitize import format_reply, limit_for
+from fallbacks.services import LastPhrases
 from llm.cascade.results import ASK_ERROR, ASK_TIMEOUT
 from llm.cascade.switches import SwitchWatcher, live_switches
 from serdabot.outage import RELAPSE, Outage, being_cancelled, describe, read_through
@@ -309,14 +309,13 @@ class Relay:
         if self.sent_phrases.last(key) != reply.phrase:
             self.sent_phrases.note(key, reply.phrase)
             return reply.text
-        config = self.settings.get(self.platform, event.channel)
-        fallback = choose_fallback(
-            reply.fallback_intent, language=config.language, channel=key[0], memory=self.sent_phrases
-        )
-        if fallback.intent != reply.fallback_intent:
+        # A phrase (not a fixed text) means the worker answered in the fun mode: pick again in
+        # it, whatever this process's snapshot says of the channel's mode (it may lag).
+        config = dataclasses.replace(self.settings.get(self.platform, event.channel), fallback_mode="fun")
+        picked = phrases.pick(event, reply.fallback_intent, config, "fun", memory=self.sent_phrases)
+        if picked.intent != reply.fallback_intent:
             return reply.text  # the set changed meanwhile (an edit): keep the worker's
-        body = fill_variables(fallback.text, user=event.user, channel=event.channel_name or event.channel)
-        return format_reply(event.user, body, limit_for(self.platform))
+        return format_reply(event.user, picked.body, limit_for(self.platform))
 
     def answer_here(self, event_id: str) -> bool:
         """Answer a pending event from this process's phrases instead of a worker's reply."""
@@ -325,19 +324,15 @@ class Relay:
             return False
         event, command = pending.event, pending.command
         config = self.settings.get(self.platform, event.channel)
-        intent = guard_intent(command)
-        mode = gate.phrase_mode(
-            command, intent, config.fallback_mode or self.switches.fallback_mode(self.fallback_mode)
-        )
-        fallback = choose_fallback(
-            intent,
-            mode,
-            language=config.language,
-            channel=f"{self.platform}:{event.channel}",
+        picked = phrases.pick(
+            event,
+            guard_intent(command),
+            config,
+            self.switches.fallback_mode(self.fallback_mode),
+            command=command,
             memory=self.sent_phrases,
         )
-        body = fill_variables(fallback.text, user=event.user, channel=event.channel_name or event.channel)
-        text = format_reply(event.user, body, limit_for(self.platform))
+        text = format_reply(event.user, picked.body, limit_for(self.platform))
         self.guarded += 1
         self._answered_here[event_id] = None
         while len(self._answered_here) > LATE_MEMORY:

@@ -26,13 +26,13 @@ UNBOUNDED = _constants.MAXREPEAT
 
 
 # A refused pattern is the moderator's typo, said in their reply: not an error line in the log.
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.log_errors = False
 
 
 def compile_term(pattern: str) -> Any:
     """`pattern` on RE2 (linear-time search); raises re2.error for what RE2 does not support."""
-    return re2.compile(pattern, options=_RE2_OPTIONS)
+    return re2.compile(pattern, options=RE2_OPTIONS)
 
 
 def regex_problem(pattern: str) -> str:

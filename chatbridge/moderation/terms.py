@@ -5,11 +5,11 @@ with platform-wide terms, one per channel with terms of its own, each already ho
 the wider terms. A check normalises the text once (chatbridge/moderation/normalize.py),
 then looks its words up in sets: single words, phrases over the words that can start
 one, stretched words against squeezed terms. Regular expressions are searched in the
-normalised text, each only when the text holds one of the fixed strings its matches
-must contain (`zorg` for `zorg[o0]+`, `tg` or `ta gueule` for `\b(tg|ta gueule)\b`):
-a substring test is far cheaper than a search, and mostly fails. Patterns without such
-strings are searched every time. (One alternation of all the patterns was measured
-slower than searching them one by one: it defeats the engine's per-pattern prefix scan.)
+normalised text all at once, as one RE2 set: a single linear pass says which of them
+match. The set runs only when the text holds one of the fixed strings some pattern's
+matches must contain (`zorg` for `zorg[o0]+`), found by one Python alternation, or when a
+pattern has none: RE2 lets go of the GIL, and getting it back may wait on another thread.
+Should RE2 refuse the set, each pattern is searched on its own, after the same test.
 
 The snapshot is reloaded when a row is saved or deleted (chatbridge/moderation/signals.py),
 on a change notice from another process, and by `refresh()`.
@@ -18,6 +18,7 @@ on a change notice from another process, and by `refresh()`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,7 @@ from django.db import DatabaseError
 
 from chatbridge.moderation.models import BlockedTerm
 from chatbridge.moderation.normalize import Normalized, analyse, normalize, squeeze
-from chatbridge.moderation.patterns import compile_term, regex_problem, required_literals
+from chatbridge.moderation.patterns import RE2_OPTIONS, compile_term, regex_problem, required_literals
 from serdabot.database import database_label, reconnecting
 from serdabot.outage import Outage
 
@@ -64,6 +65,7 @@ class _Regex:
     term: str
     # Every match holds one of these (patterns.required_literals); empty: always searched.
     literals: tuple[str, ...] = ()
+    source: str = ""  # the pattern as compiled (a capital makes it case-insensitive)
 
 
 @dataclass(slots=True)
@@ -77,6 +79,14 @@ class Index:
     squeezed: dict[str, str] = field(default_factory=dict)  # squeeze(word) -> term
     filtered: tuple[_Regex, ...] = ()  # regexes searched only when one of their literals is there
     regexes: tuple[_Regex, ...] = ()  # the others, searched every time
+    # All of them in one RE2 set: one linear pass over the text says which match.
+    regex_set: Any = None
+    in_set: tuple[_Regex, ...] = ()  # the set's patterns, by their index in it
+    # The fixed strings of the `filtered` regexes, as one Python alternation: RE2 lets go of
+    # the GIL on every call, and another thread (the history writer) may then keep the event
+    # loop waiting for milliseconds. So the set runs only when one of these is in the text,
+    # or when some regex has none (an ordinary answer then costs one RE2 call).
+    literal_scan: re.Pattern[str] | None = None
 
     @property
     def empty(self) -> bool:
@@ -101,6 +111,13 @@ class Index:
             found = self._phrase(words)
             if found is not None:
                 return found
+        if self.regex_set is not None:
+            text = norm.text
+            if self.regexes or (self.literal_scan is not None and self.literal_scan.search(text)):
+                hits = self.regex_set.Match(text)
+                if hits:
+                    return self.in_set[min(hits)].term
+            return None
         if self.filtered or self.regexes:
             text = norm.text
             for regex in self.filtered:
@@ -135,16 +152,17 @@ def build_index(rows: Iterable[TermRow]) -> Index:
     regexes: list[_Regex] = []
     for row in rows:
         if row.regex:
-            compiled = _compile(row)
-            if compiled is None:
+            found = _compile(row)
+            if found is None:
                 continue
+            compiled, source = found
             literals = required_literals(row.term)
             if literals and min(map(len, literals)) >= MIN_LITERAL and len(literals) <= MAX_LITERALS:
                 # Longest first: the likeliest to rule the pattern out... or in, at once.
                 ordered = tuple(sorted(literals, key=lambda s: (-len(s), s)))
-                filtered.append(_Regex(compiled, row.term, ordered))
+                filtered.append(_Regex(compiled, row.term, ordered, source))
             else:
-                regexes.append(_Regex(compiled, row.term))
+                regexes.append(_Regex(compiled, row.term, source=source))
             continue
         words = normalize(row.term).split()
         if not words:
@@ -158,10 +176,30 @@ def build_index(rows: Iterable[TermRow]) -> Index:
             index.heads.add(words[0])
     index.lengths = tuple(sorted({key.count(" ") + 1 for key in index.phrases}))
     index.filtered, index.regexes = tuple(filtered), tuple(regexes)
+    index.regex_set, index.in_set = regex_set([*filtered, *regexes])
+    fixed = sorted({text for regex in filtered for text in regex.literals}, key=lambda s: (-len(s), s))
+    index.literal_scan = re.compile("|".join(map(re.escape, fixed))) if fixed else None
     return index
 
 
-def _compile(row: TermRow) -> Any:
+def regex_set(regexes: list[_Regex]) -> tuple[Any, tuple[_Regex, ...]]:
+    """One RE2 set of `regexes` (None without any, or if RE2 refuses the set: each is then
+    searched on its own, as before)."""
+    if not regexes:
+        return None, ()
+    try:
+        patterns = re2.Set.SearchSet(RE2_OPTIONS)
+        for regex in regexes:
+            patterns.Add(regex.source)
+        patterns.Compile()  # raises re2.error when RE2 cannot build it
+    except re2.error as exc:
+        log.warning("blocked terms: the regexes could not be combined (%s); searching them one by one", exc)
+        return None, ()
+    return patterns, tuple(regexes)
+
+
+def _compile(row: TermRow) -> tuple[Any, str] | None:
+    """The compiled pattern and the source it was compiled from; None for a refused one."""
     problem = regex_problem(row.term)
     if problem:
         log.warning("blocked term #%s skipped: %s", row.pk, problem)
@@ -171,10 +209,10 @@ def _compile(row: TermRow) -> Any:
     if any(c.isupper() for c in pattern):
         pattern = f"(?i:{pattern})"
     try:
-        return compile_term(pattern)
+        return compile_term(pattern), pattern
     except re2.error as exc:  # global flags such as (?i) in the middle: keep it as written
         log.debug("blocked term #%s kept as written (%s)", row.pk, exc)
-        return compile_term(row.term)
+        return compile_term(row.term), row.term
 
 
 @dataclass(frozen=True, slots=True)
