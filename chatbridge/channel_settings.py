@@ -18,7 +18,7 @@ from django.db import DatabaseError
 
 from chatbridge.commands import ASK, CHILL, MENTION
 from chatbridge.models import ChannelSettings
-from serdabot.database import database_label, reconnecting
+from serdabot.database import database_label, load_through_outage, reconnecting
 from serdabot.outage import Outage
 
 log = logging.getLogger("chatbridge.channel_settings")
@@ -157,26 +157,19 @@ class ChannelSettingsCache:
             del self._unremembered[next(iter(self._unremembered))]
 
     async def refresh(self) -> bool:
-        try:
-            await sync_to_async(self._reload)()
-        except DatabaseError as exc:
-            # Keep the last snapshot: the bot answers with yesterday's settings, not not at all.
-            # One line per outage (serdabot.outage), however many refreshes it lasts.
-            self.outage.failed(exc)
-            return False
-        self.outage.recovered()
-        return True
+        # An outage keeps the last snapshot: the bot answers with yesterday's settings, not
+        # not at all.
+        return await load_through_outage(self._reload, self.outage)
 
     def _reload(self) -> None:
-        with reconnecting():
-            # pop(), not del: the event loop's thread may have settled an entry meanwhile.
-            for platform, channels in list(self._unsaved.items()):
-                self.ensure(platform, channels)
-                self._unsaved.pop(platform, None)
-            for (platform, channel), label in list(self._unremembered.items()):
-                self.remember(platform, channel, label)
-                self._unremembered.pop((platform, channel), None)
-            self.load()
+        # pop(), not del: the event loop's thread may have settled an entry meanwhile.
+        for platform, channels in list(self._unsaved.items()):
+            self.ensure(platform, channels)
+            self._unsaved.pop(platform, None)
+        for (platform, channel), label in list(self._unremembered.items()):
+            self.remember(platform, channel, label)
+            self._unremembered.pop((platform, channel), None)
+        self.load()
 
     async def keep_fresh(self, every: float = REFRESH_EVERY) -> None:
         failing = False  # a bug, not an outage: one traceback until a refresh works again

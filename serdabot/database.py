@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from serdabot.outage import Outage, connection_errors
@@ -66,6 +67,27 @@ def reconnecting(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     except DatabaseError:
         close_connection(alias)
         raise
+
+
+async def load_through_outage(load: Callable[[], None], outage: Outage) -> bool:
+    """`load()` on the database thread, reconnecting first if the last connection broke.
+
+    For in-memory snapshots read from the database (channel settings, blocked terms): False
+    when the database is away, and the caller keeps its last snapshot; `outage` says so once
+    per outage, however many tries it lasts.
+    """
+
+    def reconnect_and_load() -> None:
+        with reconnecting():
+            load()
+
+    try:
+        await sync_to_async(reconnect_and_load)()
+    except DatabaseError as exc:
+        outage.failed(exc)
+        return False
+    outage.recovered()
+    return True
 
 
 def ping(alias: str = DEFAULT_DB_ALIAS) -> None:

@@ -24,13 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import re2
-from asgiref.sync import sync_to_async
-from django.db import DatabaseError
 
 from chatbridge.moderation.models import BlockedTerm
 from chatbridge.moderation.normalize import Normalized, analyse, normalize, squeeze
 from chatbridge.moderation.patterns import RE2_OPTIONS, compile_term, regex_problem, required_literals
-from serdabot.database import database_label, reconnecting
+from serdabot.database import database_label, load_through_outage
 from serdabot.outage import Outage
 
 log = logging.getLogger("chatbridge.moderation")
@@ -295,17 +293,7 @@ class BlockedTerms:
 
     async def refresh(self) -> bool:
         """load(), for the event loop: a database outage keeps the last snapshot, said once."""
-        try:
-            await sync_to_async(self._reload)()
-        except DatabaseError as exc:
-            self.outage.failed(exc)
-            return False
-        self.outage.recovered()
-        return True
-
-    def _reload(self) -> None:
-        with reconnecting():
-            self.load()
+        return await load_through_outage(self.load, self.outage)
 
 
 # One snapshot per process, shared by the handler and the signals.
