@@ -100,7 +100,26 @@ class _Entry:
     size: int  # bytes, as Redis would store it
 
 
-class InProcessMemory:
+class _Bounded:
+    """What both stores keep to: how many turns, for how long, how many conversations, how
+    many bytes in all and per conversation, on which clock."""
+
+    def __init__(
+        self, turns: int, ttl: float, max_users: int, max_bytes: int, clock: Callable[[], float]
+    ) -> None:
+        self.turns = max(turns, 0)
+        self.ttl = ttl
+        self.max_users = max(max_users, 1)
+        self.max_bytes = max(max_bytes, 1)
+        self.conversation_bytes = min(CONVERSATION_BYTES, self.max_bytes)
+        self.clock = clock
+
+    @property
+    def enabled(self) -> bool:
+        return self.turns > 0 and self.ttl > 0
+
+
+class InProcessMemory(_Bounded):
     """Conversations in this process: an LRU of conversations, each a short list of turns."""
 
     def __init__(
@@ -111,19 +130,10 @@ class InProcessMemory:
         max_bytes: int = MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.turns = max(turns, 0)
-        self.ttl = ttl
-        self.max_users = max(max_users, 1)
-        self.max_bytes = max(max_bytes, 1)
-        self.conversation_bytes = min(CONVERSATION_BYTES, self.max_bytes)
-        self.clock = clock
+        super().__init__(turns, ttl, max_users, max_bytes, clock)
         # Least recently written first.
         self._conversations: OrderedDict[tuple[str, str, str], deque[_Entry]] = OrderedDict()
         self.bytes = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.turns > 0 and self.ttl > 0
 
     def __len__(self) -> int:
         return len(self._conversations)
@@ -251,7 +261,7 @@ return 0
 """
 
 
-class RedisMemory:
+class RedisMemory(_Bounded):
     """Conversations in Redis, shared by every worker: one list per conversation, oldest turn first.
 
     Each entry carries its time, so expiry is decided on `clock` (the wall clock by default,
@@ -274,23 +284,14 @@ class RedisMemory:
         retry_first: float = 0.2,
         retry_cap: float = 2.0,
     ) -> None:
+        super().__init__(turns, ttl, max_users, max_bytes, clock)
         self.url = url
-        self.turns = max(turns, 0)
-        self.ttl = ttl
-        self.max_users = max(max_users, 1)
-        self.max_bytes = max(max_bytes, 1)
-        self.conversation_bytes = min(CONVERSATION_BYTES, self.max_bytes)
-        self.clock = clock
         self.prefix = prefix
         self.timeout = timeout
         self.outage = Outage("conversation memory", "Redis", log, first=retry_first, cap=retry_cap)
         self._retry_at = 0.0  # time.monotonic(): while Redis is down, when to ask it again
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
-
-    @property
-    def enabled(self) -> bool:
-        return self.turns > 0 and self.ttl > 0
 
     @property
     def client(self) -> aioredis.Redis:
