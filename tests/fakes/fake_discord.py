@@ -364,24 +364,8 @@ class FakeDiscord:
             )
         body = await request.json()
         self.posts.append({**body, "channel": request.match_info["channel"]})
-        return _json(
-            {
-                "id": str(5000 + len(self.posts)),
-                "channel_id": request.match_info["channel"],
-                "author": BOT,
-                "content": body.get("content", ""),
-                "timestamp": NOW,
-                "edited_timestamp": None,
-                "tts": False,
-                "mention_everyone": False,
-                "mentions": [],
-                "mention_roles": [],
-                "attachments": [],
-                "embeds": [],
-                "pinned": False,
-                "type": 0,
-            }
-        )
+        # The message Discord gives back: the same shape as the interactions' followups.
+        return _json(self._message(request.match_info["channel"], body))
 
     def _message(self, channel: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {
