@@ -87,7 +87,9 @@ class TwitchConfig:
 @dataclass(frozen=True, slots=True)
 class DiscordConfig:
     token: str = field(default="", repr=False)
-    channels: tuple[str, ...] = ()  # channel ids; empty: every text channel the bot can read
+    channels: tuple[str, ...] = ()  # channel ids answered when only_listed
+    # On: only `channels` get answers (none listed: none). Off: every channel the bot can read.
+    only_listed: bool = False
     api_url: str = DISCORD_API_URL
     gateway_url: str = DISCORD_GATEWAY_URL
     allow_dms: bool = False
@@ -113,9 +115,11 @@ class DiscordConfig:
 
     @classmethod
     def from_env(cls) -> DiscordConfig:
+        channels = tuple(env_list("DISCORD_CHANNELS"))
         return cls(
             token=env_str("DISCORD_TOKEN"),
-            channels=tuple(env_list("DISCORD_CHANNELS")),
+            channels=channels,
+            only_listed=bool(channels),
             api_url=(env_str("DISCORD_API_URL") or DISCORD_API_URL).rstrip("/"),
             gateway_url=env_str("DISCORD_GATEWAY_URL") or DISCORD_GATEWAY_URL,
             allow_dms=env_bool("DISCORD_ALLOW_DMS", False),

@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from serdabot.encryption import EncryptedTextField
+
 
 class Platform(models.TextChoices):
     TWITCH = "twitch", "Twitch"
@@ -114,6 +116,34 @@ class ChannelSettings(models.Model):
         db_default=False,
         help_text="Off: links are removed from the model's answers.",
     )
+    joined = models.BooleanField(
+        "Joined",
+        default=True,
+        db_default=True,
+        help_text="Off: paused. Twitch: chat is no longer read. Discord: see Only chosen channels.",
+    )
+    broadcaster_id = models.CharField(
+        "Twitch broadcaster id",
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Filled in from Twitch's API.",
+    )
+    guild_id = models.CharField(
+        "Discord server id",
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The server this Discord channel belongs to.",
+    )
+    bot_authorized = models.BooleanField(
+        "Bot authorized by the broadcaster",
+        default=False,
+        db_default=False,
+        help_text="Twitch: the broadcaster granted channel:bot from the connect page.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -172,12 +202,40 @@ class AdapterState(models.Model):
         return f"{self.platform}: {self.state}"
 
 
+class TwitchApp(models.Model):
+    """The Twitch application (client id and secret) and the bot account it connected.
+
+    One row (pk 1), written by the connect page. Environment variables, when set, win.
+    """
+
+    client_id = models.CharField(max_length=64, blank=True, default="")
+    client_secret = EncryptedTextField(blank=True, default="")
+    bot_id = models.CharField("Bot account id", max_length=32, blank=True, default="")
+    bot_login = models.CharField("Bot account login", max_length=64, blank=True, default="")
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Twitch application {self.client_id or '(not set)'}"
+
+    def __repr__(self) -> str:
+        return f"<TwitchApp client_id={self.client_id} bot_id={self.bot_id}>"
+
+    @classmethod
+    def load(cls) -> TwitchApp:
+        return cls.objects.get_or_create(pk=1)[0]
+
+
 class TwitchToken(models.Model):
-    """The bot account's user token, kept by twitchio's token hooks. Never shown or logged."""
+    """A Twitch user token (the bot account's), kept by twitchio's token hooks and the
+    connect page. Encrypted at rest; never shown or logged."""
 
     user_id = models.CharField(max_length=32, unique=True)
-    token = models.CharField(max_length=200)
-    refresh = models.CharField(max_length=200)
+    login = models.CharField(max_length=64, blank=True, default="", db_default="")
+    token = EncryptedTextField()
+    refresh = EncryptedTextField()
+    scopes = models.CharField(max_length=500, blank=True, default="", db_default="")
+    # Twitch refused it and its refresh token: the connect page says "reconnect".
+    needs_reconnect = models.BooleanField(default=False, db_default=False)
     updated = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -185,6 +243,41 @@ class TwitchToken(models.Model):
 
     def __repr__(self) -> str:
         return f"<TwitchToken user_id={self.user_id}>"
+
+
+class DiscordBot(models.Model):
+    """The Discord bot token and what its application says about itself. One row (pk 1),
+    written by the Discord setup page; `DISCORD_TOKEN`, when set, wins."""
+
+    token = EncryptedTextField(blank=True, default="")
+    application_id = models.CharField(max_length=32, blank=True, default="")
+    bot_name = models.CharField(max_length=100, blank=True, default="")
+    # The privileged intent, as the application's flags said at the last check.
+    message_content = models.BooleanField(default=False)
+    # On: only channels whose row is joined get answers; off: every channel the bot can read.
+    only_listed = models.BooleanField(default=False)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Discord bot {self.bot_name or '(not set)'}"
+
+    def __repr__(self) -> str:
+        return f"<DiscordBot application_id={self.application_id}>"
+
+    @classmethod
+    def load(cls) -> DiscordBot:
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class Seeded(models.Model):
+    """Environment settings already copied into rows once (e.g. TWITCH_CHANNELS): they seed
+    a fresh install and are not applied again over the streamer's edits."""
+
+    name = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 # The moderation models live with the code that uses them; imported here so Django registers them.
