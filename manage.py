@@ -8,12 +8,15 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "serdabot.settings")
-    from django.core.management import execute_from_command_line
-
     from serdabot.env import SettingError
+    from serdabot.env_file import load_env_file
 
     try:
+        # First: `.env` may name the settings module too, and the environment still wins.
+        load_env_file()
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "serdabot.settings")
+        from django.core.management import execute_from_command_line
+
         execute_from_command_line(sys.argv)
     except SettingError as exc:
         # One clear line naming the setting, not a traceback.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chatbridge.models import AdapterState, ChannelSettings, TwitchToken
 
@@ -33,18 +35,20 @@ class ChannelSettingsAdmin(admin.ModelAdmin[ChannelSettings]):
     fieldsets = [
         (None, {"fields": ["platform", "channel", "label", "bot_enabled", "llm_enabled"]}),
         (
-            "Persona",
+            _("Persona"),
             {
                 "fields": ["persona", "language", "ask_prompt", "chill_prompt", "allow_links"],
-                "description": "Empty prompts follow the persona's preset. Changes apply to the next line.",
+                "description": _(
+                    "Empty prompts follow the persona's preset. Changes apply to the next line."
+                ),
             },
         ),
-        ("Commands", {"fields": ["ask_enabled", "chill_enabled", "mention_enabled", "extra_names"]}),
+        (_("Commands"), {"fields": ["ask_enabled", "chill_enabled", "mention_enabled", "extra_names"]}),
         (
-            "Cooldowns",
+            _("Cooldowns"),
             {"fields": ["user_cooldown", "channel_cooldown", "moderators_bypass", "cooldown_notice"]},
         ),
-        ("Replies", {"fields": ["fallback_mode", "reply_queue_limit"]}),
+        (_("Replies"), {"fields": ["fallback_mode", "reply_queue_limit"]}),
     ]
 
 
@@ -77,9 +81,9 @@ class TwitchTokenAdmin(admin.ModelAdmin[TwitchToken]):
     fields = ["user_id", "stored", "updated"]
     readonly_fields = ["user_id", "stored", "updated"]
 
-    @admin.display(description="Token")
+    @admin.display(description=_("Token"))
     def stored(self, obj: TwitchToken) -> str:
-        return "stored (hidden)" if obj.token else "missing"
+        return gettext("stored (hidden)") if obj.token else gettext("missing")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

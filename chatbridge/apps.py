@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ChatbridgeConfig(AppConfig):
     name = "chatbridge"
-    verbose_name = "Chat bridge"
+    verbose_name = _("Chat bridge")
 
     def ready(self) -> None:
         from chatbridge import signals  # noqa: F401  (connects the receivers)

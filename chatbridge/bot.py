@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -15,10 +15,11 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 from chatbridge import runtime
-from chatbridge.adapters.registry import Adapter, configured_adapters, not_configured_message
+from chatbridge.adapters.registry import Adapter
 from chatbridge.adapters.relay import Relay
-from chatbridge.adapters.supervisor import Supervisor
+from chatbridge.adapters.setup_watch import SetupWatch
 from chatbridge.channel_settings import settings_cache
+from chatbridge.first_run import announce
 from chatbridge.moderation.terms import blocked_terms
 from chatbridge.runtime import BotRuntime
 from chatbridge.webserver import WebServer
@@ -84,15 +85,16 @@ def reload_budget() -> None:
         budget.reload_limits()
 
 
-def start_change_listener() -> asyncio.Task[None]:
+def start_change_listener(more: Mapping[str, Callable[[], None]] | None = None) -> asyncio.Task[None]:
     """Refresh this process's caches when another process edits phrases, channel settings, the
-    budget or the live switches."""
+    budget or the live switches. `more`: other notices to act on (the setup pages')."""
     refreshers = {
         "fallbacks": fallbacks.warm,
         "channels": settings_cache.load,
         "budget": reload_budget,
         "switches": live_switches.refresh,
         "moderation": blocked_terms.load,
+        **(more or {}),
     }
     return asyncio.create_task(listen(refreshers), name="change-listener")
 
@@ -111,25 +113,18 @@ def start_worker(worker: ChatWorker | None = None) -> asyncio.Task[None]:
     return asyncio.create_task((worker or build_worker()).arun(), name="chat-worker")
 
 
-def start_adapters(platforms: Iterable[str]) -> list[asyncio.Task[None]]:
-    return supervise(wanted_adapters(platforms))
-
-
-def supervise(adapters: list[Adapter]) -> list[asyncio.Task[None]]:
-    if not adapters:
+def start_adapters(platforms: Iterable[str], watch: SetupWatch | None = None) -> list[asyncio.Task[None]]:
+    """The chat platforms' adapters: the configured ones at once, the others as soon as the setup
+    pages configure them (chatbridge/adapters/setup_watch.py). Each runs under its own
+    supervisor: one failing never stops the others."""
+    watch = watch or SetupWatch(platforms)
+    if not watch.platforms:
         return []
-    # Each adapter under its own supervisor: one failing never stops the others.
-    tasks = [asyncio.create_task(Supervisor(a).run(), name=f"adapter-{a.platform}") for a in adapters]
-    tasks.append(asyncio.create_task(settings_cache.keep_fresh(), name="channel-settings"))
-    return tasks
-
-
-def wanted_adapters(platforms: Iterable[str]) -> list[Adapter]:
-    wanted = set(platforms) - {"web"}
-    adapters: list[Adapter] = configured_adapters(wanted)
-    if wanted and not adapters:
-        log.warning(not_configured_message(wanted))
-    return adapters
+    return [
+        asyncio.create_task(watch.run(), name="adapters"),
+        # Rows saved by another process reach the adapters (channels joined, cooldowns) here too.
+        asyncio.create_task(settings_cache.keep_fresh(), name="channel-settings"),
+    ]
 
 
 async def warm_phrases() -> bool:
@@ -229,20 +224,21 @@ async def run_bot(
     bot = await start_runtime("runbot") if worker else None
     chat_worker = build_worker() if worker else None
     tasks = [start_worker(chat_worker), start_pruning(stop)] if chat_worker is not None else []
-    adapters = wanted_adapters(platforms)
-    if adapters and bot is None and not await warm_phrases():
+    # The setup pages are on this process's web server, when it runs one.
+    watch = SetupWatch(platforms, setup_url=f"http://{host}:{port}/" if "web" in platforms else "")
+    if watch.platforms and bot is None and not await warm_phrases():
         tasks.append(asyncio.create_task(keep_trying_phrases(), name="phrases-retry"))
-    tasks += supervise(adapters)
-    if chat_worker is not None or adapters:
+    tasks += start_adapters(platforms, watch)
+    if chat_worker is not None or watch.platforms:
         tasks.append(start_alerts(stop))
     # Workers (handler) and adapters (cooldowns, enabled commands) both cache what the
-    # admin edits in another process.
-    tasks.append(start_change_listener())
+    # admin edits in another process; the adapters start when the setup pages say so.
+    tasks.append(start_change_listener(watch.refreshers()))
     web: WebServer | None = None
     if "web" in platforms:
         web = WebServer(host, port)
         tasks.append(asyncio.create_task(web.serve(), name="web"))
-        log.info("Admin and web chat at %schat/ (dashboard at %s)", web.url, web.url)
+        await announce(host, port)
     try:
         await _until(stop, tasks)
     finally:
@@ -250,7 +246,7 @@ async def run_bot(
         # In order: no new events, answers in flight finished and sent, then the parts
         # they use: the web, the tasks, the LLM clients and history (flushed), the layer.
         try:
-            await shut_down(adapters=adapters, worker=chat_worker, grace=settings.SHUTDOWN_GRACE)
+            await shut_down(adapters=watch.adapters(), worker=chat_worker, grace=settings.SHUTDOWN_GRACE)
         except Exception:
             log.exception("graceful shutdown failed; stopping now")
         if web is not None:

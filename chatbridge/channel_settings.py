@@ -2,14 +2,16 @@
 
 The database rows (edited in the admin) are loaded into a snapshot at start, again
 whenever a row is saved in this process, and periodically for rows saved by
-another process. Channels without a row get the model's defaults.
+another process. Channels without a row get the model's defaults. The Twitch adapter
+follows the joined rows: it is told of each reload (`on_reload`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -44,6 +46,8 @@ class ChannelConfig:
     ask_prompt: str = ""  # "" = the persona's
     chill_prompt: str = ""  # "" = the persona's
     allow_links: bool = False  # off: links are removed from the model's answers
+    joined: bool = True  # off: paused (Twitch: chat not read; Discord: see DiscordBot.only_listed)
+    broadcaster_id: str = ""  # Twitch: the channel's user id, once the API gave it
 
     @classmethod
     def from_row(cls, row: ChannelSettings) -> ChannelConfig:
@@ -64,6 +68,8 @@ class ChannelConfig:
             ask_prompt=row.ask_prompt.strip(),
             chill_prompt=row.chill_prompt.strip(),
             allow_links=row.allow_links,
+            joined=row.joined,
+            broadcaster_id=row.broadcaster_id,
         )
 
 
@@ -87,6 +93,9 @@ class ChannelSettingsCache:
         # Channels first seen during an outage (remember_later), with their labels.
         self._unremembered: dict[tuple[str, str], str] = {}
         self._outage: Outage | None = None
+        # Called after every reload, from the thread that reloaded: adapters follow the rows.
+        self._listeners: list[Callable[[], None]] = []
+        self._listeners_lock = threading.Lock()
 
     @property
     def outage(self) -> Outage:
@@ -98,14 +107,46 @@ class ChannelSettingsCache:
     def get(self, platform: str, channel: str) -> ChannelConfig:
         return self._configs.get(channel_key(platform, channel)) or defaults()
 
+    def joined(self, platform: str) -> dict[str, str]:
+        """The joined (not paused) channels of `platform` with their broadcaster ids ("" when
+        not known yet), in the order their rows were created."""
+        return {
+            channel: config.broadcaster_id
+            for (where, channel), config in self._configs.items()
+            if where == platform and config.joined
+        }
+
     def clear(self) -> None:
         self._configs = {}
 
     def load(self) -> None:
         """Read every row (sync; never called on the hot path)."""
-        rows = list(ChannelSettings.objects.all())
+        rows = list(ChannelSettings.objects.order_by("pk"))
         # One assignment: readers see the old snapshot or the new one, never half of each.
         self._configs = {channel_key(r.platform, r.channel): ChannelConfig.from_row(r) for r in rows}
+        self._announce()
+
+    def on_reload(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after every reload, from whichever thread reloaded (keep it short
+        and thread-safe). Returns the function that stops it."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def stop() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return stop
+
+    def _announce(self) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("channel settings: a reload listener failed")
 
     def ensure(self, platform: str, channels: Iterable[str]) -> None:
         """Give configured channels a row with defaults, so they show up in the admin."""
@@ -122,8 +163,12 @@ class ChannelSettingsCache:
         come here (a Discord server's channels, not its threads nor DMs, which follow
         their parent's row or the defaults).
         """
+        # Not joined: on Discord a joined row is a channel picked on the setup page, answered
+        # when the bot answers only there; being seen picks nothing.
         row, created = ChannelSettings.objects.get_or_create(
-            platform=platform, channel=channel_key(platform, channel)[1], defaults={"label": label[:100]}
+            platform=platform,
+            channel=channel_key(platform, channel)[1],
+            defaults={"label": label[:100], "joined": False},
         )
         if not created and not row.label and label:
             ChannelSettings.objects.filter(pk=row.pk).update(label=label[:100])

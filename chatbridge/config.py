@@ -1,11 +1,14 @@
 """Chat platform settings, read from the environment.
 
 Secrets are kept out of `repr()` so a settings object can be logged or shown in a
-traceback without leaking a token.
+traceback without leaking a token. The mistakes people commonly make when pasting a value
+(a login for an id, a URL for a channel, a token with its prefix) stop start-up with one
+line naming the setting and the fix; a token's value is never in that line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,6 +22,13 @@ DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 
 # Other chat bots commonly found in Twitch channels: answering them starts bot ping-pong.
 DEFAULT_IGNORED_BOTS = ["nightbot", "streamelements", "moobot", "fossabot", "streamlabs"]
+
+# Twitch logins: letters, digits and underscores, at most 25 characters.
+TWITCH_LOGIN = re.compile(r"[a-z0-9_]{1,25}")
+# Prefixes pasted along with a token: IRC-era token generators' `oauth:` and the Authorization
+# header's scheme (`Bearer`, `OAuth`; `Bot` on Discord). The APIs want the token alone.
+TWITCH_TOKEN_PREFIXES = ("oauth:", "bearer ", "oauth ")
+DISCORD_TOKEN_PREFIXES = ("bot ", "bearer ")
 
 
 def _with_slash(url: str) -> str:
@@ -51,14 +61,15 @@ class TwitchConfig:
 
     @property
     def configured(self) -> bool:
-        return bool(self.client_id and self.client_secret and self.bot_id and self.channels)
+        """Enough to start the adapter: the application and the bot account. Channels may
+        come later (rows, joined live), and a missing token is the adapter's to report."""
+        return bool(self.client_id and self.client_secret and self.bot_id)
 
     def missing(self) -> list[str]:
         names = {
             "TWITCH_CLIENT_ID": self.client_id,
             "TWITCH_CLIENT_SECRET": self.client_secret,
             "TWITCH_BOT_ID": self.bot_id,
-            "TWITCH_CHANNELS": ",".join(self.channels),
         }
         return [name for name, value in names.items() if not value]
 
@@ -71,10 +82,10 @@ class TwitchConfig:
         return cls(
             client_id=env_str("TWITCH_CLIENT_ID"),
             client_secret=env_str("TWITCH_CLIENT_SECRET"),
-            bot_id=env_str("TWITCH_BOT_ID"),
-            channels=tuple(dict.fromkeys(c.lstrip("#").lower() for c in env_list("TWITCH_CHANNELS"))),
-            bot_token=env_str("TWITCH_BOT_TOKEN").removeprefix("oauth:"),
-            refresh_token=env_str("TWITCH_REFRESH_TOKEN"),
+            bot_id=_twitch_user_id("TWITCH_BOT_ID"),
+            channels=_twitch_channels("TWITCH_CHANNELS"),
+            bot_token=_token("TWITCH_BOT_TOKEN", TWITCH_TOKEN_PREFIXES),
+            refresh_token=_token("TWITCH_REFRESH_TOKEN", TWITCH_TOKEN_PREFIXES),
             api_url=_with_slash(env_str("TWITCH_API_URL") or TWITCH_API_URL),
             auth_url=_with_slash(env_str("TWITCH_AUTH_URL") or TWITCH_AUTH_URL),
             eventsub_url=env_str("TWITCH_EVENTSUB_URL") or TWITCH_EVENTSUB_URL,
@@ -115,9 +126,9 @@ class DiscordConfig:
 
     @classmethod
     def from_env(cls) -> DiscordConfig:
-        channels = tuple(env_list("DISCORD_CHANNELS"))
+        channels = _discord_channels("DISCORD_CHANNELS")
         return cls(
-            token=env_str("DISCORD_TOKEN"),
+            token=_token("DISCORD_TOKEN", DISCORD_TOKEN_PREFIXES),
             channels=channels,
             only_listed=bool(channels),
             api_url=(env_str("DISCORD_API_URL") or DISCORD_API_URL).rstrip("/"),
@@ -130,6 +141,81 @@ class DiscordConfig:
                 env_float("DISCORD_RATE_WINDOW", 5.0, minimum=0.1),
             ),
         )
+
+
+def check_env(platforms: Iterable[str]) -> None:
+    """Read the settings of `platforms` once, so that a bad one stops start-up before anything runs."""
+    wanted = set(platforms)
+    if "twitch" in wanted:
+        TwitchConfig.from_env()
+    if "discord" in wanted:
+        DiscordConfig.from_env()
+
+
+def _twitch_user_id(name: str) -> str:
+    value = env_str(name)
+    if value and not value.isdecimal():
+        # Shown only when it looks like a login: a token pasted here must not reach the log.
+        login = value.lstrip("@").lower()
+        if not TWITCH_LOGIN.fullmatch(login):
+            login = ""
+        shown = f"{value!r} (a login)" if login else "text that is not a number"
+        raise SettingError(
+            f"{name}: expected the bot account's numeric user id, got {shown}. Remove it and connect "
+            f"the bot account from /twitch/connect/, or look the id up with "
+            f"`twitch api get users -q login={login or '<bot login>'}`"
+        )
+    return value
+
+
+def _twitch_channels(name: str) -> tuple[str, ...]:
+    """Channel logins, lower case, each once; `#channel` and `@channel` are taken as written."""
+    channels: dict[str, None] = {}
+    for item in env_list(name):
+        if "/" in item or "." in item:
+            login = _first_path_part(item).lower()
+            instead = f"{login} instead of {item}" if login else "the login at the end of the channel's URL"
+            raise SettingError(f"{name}: write channel logins, not URLs: {instead}")
+        login = item.lstrip("#@").lower()
+        if not TWITCH_LOGIN.fullmatch(login):
+            raise SettingError(
+                f"{name}: {item!r} is not a Twitch login (letters, digits and _; "
+                "several channels are separated by commas)"
+            )
+        channels[login] = None
+    return tuple(channels)
+
+
+def _first_path_part(url: str) -> str:
+    """`foo` from `https://www.twitch.tv/foo` or `twitch.tv/foo/videos`; "" without a path."""
+    parts = [part for part in re.split(r"[/?#]", url.split("://", 1)[-1]) if part]
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _token(name: str, prefixes: tuple[str, ...]) -> str:
+    value = env_str(name)
+    for prefix in prefixes:
+        if value.lower().startswith(prefix):
+            written = value[: len(prefix)].strip()  # only the prefix: never the token
+            raise SettingError(f"{name}: remove the {written!r} prefix, the token alone is expected")
+    return value
+
+
+def _discord_channels(name: str) -> tuple[str, ...]:
+    """Channel ids, each once. A channel's link ends with its id: that id is suggested."""
+    channels: dict[str, None] = {}
+    for item in env_list(name):
+        if "/" in item:
+            last = item.rstrip("/").rsplit("/", 1)[-1]
+            instead = f"{last} instead of {item}" if last.isdecimal() else "its id"
+            raise SettingError(f"{name}: write channel ids, not links: {instead}")
+        if not item.isdecimal():
+            raise SettingError(
+                f"{name}: expected channel ids (numbers: Developer Mode on, right-click the channel, "
+                f"Copy Channel ID), got {item!r}"
+            )
+        channels[item] = None
+    return tuple(channels)
 
 
 def _snowflakes(name: str) -> tuple[int, ...]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from serdabot.encryption import EncryptedTextField
 
@@ -15,157 +17,168 @@ class Platform(models.TextChoices):
 
 
 class FallbackMode(models.TextChoices):
-    DEFAULT = "", "Global setting (FALLBACK_MODE)"
-    FUN = "fun", "Fun phrases"
-    SILENT = "silent", "One neutral sentence"
-    MINIMAL = "minimal", "🤖 only"
+    DEFAULT = "", _("Global setting (FALLBACK_MODE)")
+    FUN = "fun", _("Fun phrases")
+    SILENT = "silent", _("One neutral sentence")
+    MINIMAL = "minimal", _("🤖 only")
 
 
 class Persona(models.TextChoices):
-    GEEK_FR = "geek_fr", "Geek, French"
-    NEUTRAL_FR = "neutral_fr", "Neutral, French"
-    ENGLISH = "english", "English"
+    GEEK_FR = "geek_fr", _("Geek, French")
+    NEUTRAL_FR = "neutral_fr", _("Neutral, French")
+    ENGLISH = "english", _("English")
 
 
 class Language(models.TextChoices):
-    FR = "fr", "French"
-    EN = "en", "English"
+    FR = "fr", _("French")
+    EN = "en", _("English")
 
 
 class ChannelSettings(models.Model):
     """How the bot behaves in one channel. Channels without a row get these defaults."""
 
-    platform = models.CharField(max_length=16, choices=Platform.choices)
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices)
     channel = models.CharField(
-        max_length=100, help_text="Twitch: the channel's login. Discord: the channel's id."
+        _("channel"), max_length=100, help_text=_("Twitch: the channel's login. Discord: the channel's id.")
     )
-    label = models.CharField(max_length=100, blank=True, help_text="A readable name (Discord channels).")
+    label = models.CharField(
+        _("label"), max_length=100, blank=True, help_text=_("A readable name (Discord channels).")
+    )
     ask_enabled = models.BooleanField("!ask", default=True)
     chill_enabled = models.BooleanField("!chill", default=True)
-    mention_enabled = models.BooleanField("Mentions", default=True)
+    mention_enabled = models.BooleanField(_("Mentions"), default=True)
     user_cooldown = models.PositiveIntegerField(
-        "Cooldown per user (s)",
+        _("Cooldown per user (s)"),
         default=30,
-        help_text="Per command: one user's !ask does not cool down !chill.",
+        help_text=_("Per command: one user's !ask does not cool down !chill."),
     )
-    channel_cooldown = models.PositiveIntegerField("Cooldown per channel (s)", default=5)
+    channel_cooldown = models.PositiveIntegerField(_("Cooldown per channel (s)"), default=5)
     moderators_bypass = models.BooleanField(
-        "Moderators bypass cooldowns",
+        _("Moderators bypass cooldowns"),
         default=True,
-        help_text="The broadcaster and moderators are never cooled.",
+        help_text=_("The broadcaster and moderators are never cooled."),
     )
     cooldown_notice = models.BooleanField(
-        "Tell users they are cooling down",
+        _("Tell users they are cooling down"),
         default=False,
-        help_text="Off: silence. On: one short notice per cooldown with the time left.",
+        help_text=_("Off: silence. On: one short notice per cooldown with the time left."),
     )
-    fallback_mode = models.CharField(max_length=16, choices=FallbackMode.choices, blank=True, default="")
+    fallback_mode = models.CharField(
+        _("fallback mode"), max_length=16, choices=FallbackMode.choices, blank=True, default=""
+    )
     extra_names = models.CharField(
+        _("other names"),
         max_length=200,
         blank=True,
-        help_text="Other names the bot answers to here, comma-separated (e.g. 'bot, robot').",
+        help_text=_("Other names the bot answers to here, comma-separated (e.g. 'bot, robot')."),
     )
     reply_queue_limit = models.PositiveIntegerField(
-        "Pending replies kept",
+        _("Pending replies kept"),
         default=10,
-        help_text="Replies waiting for the chat rate limit; past this the oldest are dropped.",
+        help_text=_("Replies waiting for the chat rate limit; past this the oldest are dropped."),
     )
     bot_enabled = models.BooleanField(
-        "Bot on",
+        _("Bot on"),
         default=True,
         db_default=True,
-        help_text="Off (`!serdabot off`): the bot answers nothing here except `!serdabot on`.",
+        help_text=_("Off (`!serdabot off`): the bot answers nothing here except `!serdabot on`."),
     )
     llm_enabled = models.BooleanField(
-        "Language model on",
+        _("Language model on"),
         default=True,
         db_default=True,
-        help_text="Off (`!serdabot llm off`): phrases only, no model call.",
+        help_text=_("Off (`!serdabot llm off`): phrases only, no model call."),
     )
     persona = models.CharField(
+        _("persona"),
         max_length=16,
         choices=Persona.choices,
         default=Persona.GEEK_FR,
         db_default=Persona.GEEK_FR,
-        help_text="The preset the prompts below start from when they are empty.",
+        help_text=_("The preset the prompts below start from when they are empty."),
     )
     language = models.CharField(
+        _("language"),
         max_length=8,
         choices=Language.choices,
         default=Language.FR,
         db_default=Language.FR,
-        help_text="The language of replies.",
+        help_text=_("The language of replies."),
     )
     ask_prompt = models.TextField(
-        "!ask system prompt",
+        _("!ask system prompt"),
         blank=True,
         default="",
         db_default="",
-        help_text="Empty: the persona's. Applies live, no restart.",
+        help_text=_("Empty: the persona's. Applies live, no restart."),
     )
     chill_prompt = models.TextField(
-        "Mentions and !chill system prompt",
+        _("Mentions and !chill system prompt"),
         blank=True,
         default="",
         db_default="",
-        help_text="Empty: the persona's. Applies live.",
+        help_text=_("Empty: the persona's. Applies live."),
     )
     allow_links = models.BooleanField(
-        "Allow links in answers",
+        _("Allow links in answers"),
         default=False,
         db_default=False,
-        help_text="Off: links are removed from the model's answers.",
+        help_text=_("Off: links are removed from the model's answers."),
     )
     joined = models.BooleanField(
-        "Joined",
+        _("Joined"),
         default=True,
         db_default=True,
-        help_text="Off: paused. Twitch: chat is no longer read. Discord: see Only chosen channels.",
+        help_text=_("Off: paused. Twitch: chat is no longer read. Discord: see Only chosen channels."),
     )
     broadcaster_id = models.CharField(
-        "Twitch broadcaster id",
+        _("Twitch broadcaster id"),
         max_length=32,
         blank=True,
         default="",
         db_default="",
-        help_text="Filled in from Twitch's API.",
+        help_text=_("Filled in from Twitch's API."),
     )
     guild_id = models.CharField(
-        "Discord server id",
+        _("Discord server id"),
         max_length=32,
         blank=True,
         default="",
         db_default="",
-        help_text="The server this Discord channel belongs to.",
+        help_text=_("The server this Discord channel belongs to."),
     )
     bot_authorized = models.BooleanField(
-        "Bot authorized by the broadcaster",
+        _("Bot authorized by the broadcaster"),
         default=False,
         db_default=False,
-        help_text="Twitch: the broadcaster granted channel:bot from the connect page.",
+        help_text=_("Twitch: the broadcaster granted channel:bot from the connect page."),
     )
-    updated = models.DateTimeField(auto_now=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["platform", "channel"], name="unique_channel_settings")
         ]
         ordering = ["platform", "channel"]
-        verbose_name_plural = "channel settings"
+        verbose_name = _("channel settings")
+        verbose_name_plural = _("channel settings")
 
     def __str__(self) -> str:
         return f"{self.platform}/{self.label or self.channel}"
 
     def clean(self) -> None:
         if self.reply_queue_limit < 1:
-            raise ValidationError({"reply_queue_limit": "Keep at least one pending reply."})
+            raise ValidationError({"reply_queue_limit": _("Keep at least one pending reply.")})
         # A preset's prompt names its language: with the other one, the model gets two orders.
         persona_language = Language.EN if self.persona == Persona.ENGLISH else Language.FR
         if self.language != persona_language:
             raise ValidationError(
                 {
-                    "language": f"The {self.get_persona_display()} persona answers in "
-                    f"{persona_language.label}: pick that language, or another persona."
+                    "language": gettext(
+                        "The %(persona)s persona answers in %(language)s: pick that language, "
+                        "or another persona."
+                    )
+                    % {"persona": self.get_persona_display(), "language": persona_language.label}
                 }
             )
         if self.platform == Platform.TWITCH:
@@ -179,24 +192,34 @@ class AdapterState(models.Model):
     """What one platform adapter is doing; the dashboard reads it."""
 
     class State(models.TextChoices):
-        STARTING = "starting", "Starting"
-        CONNECTED = "connected", "Connected"
-        RECONNECTING = "reconnecting", "Reconnecting"
-        FAILED = "failed", "Failed"
-        STOPPED = "stopped", "Stopped"
+        STARTING = "starting", _("Starting")
+        CONNECTED = "connected", _("Connected")
+        RECONNECTING = "reconnecting", _("Reconnecting")
+        FAILED = "failed", _("Failed")
+        STOPPED = "stopped", _("Stopped")
 
-    platform = models.CharField(max_length=16, choices=Platform.choices, unique=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
-    last_error = models.CharField(max_length=500, blank=True)
-    messages_in = models.PositiveBigIntegerField(default=0, help_text="Chat messages received since start.")
-    messages_out = models.PositiveBigIntegerField(default=0, help_text="Replies sent since start.")
-    replies_dropped = models.PositiveBigIntegerField(default=0, help_text="Replies dropped since start.")
-    cooldown_hits = models.PositiveBigIntegerField(default=0, help_text="Commands refused by a cooldown.")
-    started = models.DateTimeField(null=True, blank=True)
-    updated = models.DateTimeField(default=timezone.now)
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices, unique=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.STOPPED)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    messages_in = models.PositiveBigIntegerField(
+        _("messages in"), default=0, help_text=_("Chat messages received since start.")
+    )
+    messages_out = models.PositiveBigIntegerField(
+        _("messages out"), default=0, help_text=_("Replies sent since start.")
+    )
+    replies_dropped = models.PositiveBigIntegerField(
+        _("replies dropped"), default=0, help_text=_("Replies dropped since start.")
+    )
+    cooldown_hits = models.PositiveBigIntegerField(
+        _("cooldown hits"), default=0, help_text=_("Commands refused by a cooldown.")
+    )
+    started = models.DateTimeField(_("started"), null=True, blank=True)
+    updated = models.DateTimeField(_("updated"), default=timezone.now)
 
     class Meta:
         ordering = ["platform"]
+        verbose_name = _("adapter state")
+        verbose_name_plural = _("adapter states")
 
     def __str__(self) -> str:
         return f"{self.platform}: {self.state}"
@@ -208,14 +231,20 @@ class TwitchApp(models.Model):
     One row (pk 1), written by the connect page. Environment variables, when set, win.
     """
 
-    client_id = models.CharField(max_length=64, blank=True, default="")
-    client_secret = EncryptedTextField(blank=True, default="")
-    bot_id = models.CharField("Bot account id", max_length=32, blank=True, default="")
-    bot_login = models.CharField("Bot account login", max_length=64, blank=True, default="")
-    updated = models.DateTimeField(auto_now=True)
+    client_id = models.CharField(_("client id"), max_length=64, blank=True, default="")
+    client_secret = EncryptedTextField(_("client secret"), blank=True, default="")
+    bot_id = models.CharField(_("Bot account id"), max_length=32, blank=True, default="")
+    bot_login = models.CharField(_("Bot account login"), max_length=64, blank=True, default="")
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Twitch application")
+        verbose_name_plural = _("Twitch application")
 
     def __str__(self) -> str:
-        return f"Twitch application {self.client_id or '(not set)'}"
+        return gettext("Twitch application %(client_id)s") % {
+            "client_id": self.client_id or gettext("(not set)")
+        }
 
     def __repr__(self) -> str:
         return f"<TwitchApp client_id={self.client_id} bot_id={self.bot_id}>"
@@ -229,17 +258,21 @@ class TwitchToken(models.Model):
     """A Twitch user token (the bot account's), kept by twitchio's token hooks and the
     connect page. Encrypted at rest; never shown or logged."""
 
-    user_id = models.CharField(max_length=32, unique=True)
-    login = models.CharField(max_length=64, blank=True, default="", db_default="")
-    token = EncryptedTextField()
-    refresh = EncryptedTextField()
-    scopes = models.CharField(max_length=500, blank=True, default="", db_default="")
+    user_id = models.CharField(_("user id"), max_length=32, unique=True)
+    login = models.CharField(_("login"), max_length=64, blank=True, default="", db_default="")
+    token = EncryptedTextField(_("token"))
+    refresh = EncryptedTextField(_("refresh token"))
+    scopes = models.CharField(_("scopes"), max_length=500, blank=True, default="", db_default="")
     # Twitch refused it and its refresh token: the connect page says "reconnect".
-    needs_reconnect = models.BooleanField(default=False, db_default=False)
-    updated = models.DateTimeField(auto_now=True)
+    needs_reconnect = models.BooleanField(_("needs reconnecting"), default=False, db_default=False)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Twitch token")
+        verbose_name_plural = _("Twitch tokens")
 
     def __str__(self) -> str:
-        return f"Twitch token for user {self.user_id}"
+        return gettext("Twitch token for user %(user_id)s") % {"user_id": self.user_id}
 
     def __repr__(self) -> str:
         return f"<TwitchToken user_id={self.user_id}>"
@@ -249,17 +282,21 @@ class DiscordBot(models.Model):
     """The Discord bot token and what its application says about itself. One row (pk 1),
     written by the Discord setup page; `DISCORD_TOKEN`, when set, wins."""
 
-    token = EncryptedTextField(blank=True, default="")
-    application_id = models.CharField(max_length=32, blank=True, default="")
-    bot_name = models.CharField(max_length=100, blank=True, default="")
+    token = EncryptedTextField(_("token"), blank=True, default="")
+    application_id = models.CharField(_("application id"), max_length=32, blank=True, default="")
+    bot_name = models.CharField(_("bot name"), max_length=100, blank=True, default="")
     # The privileged intent, as the application's flags said at the last check.
-    message_content = models.BooleanField(default=False)
+    message_content = models.BooleanField(_("Message Content intent"), default=False)
     # On: only channels whose row is joined get answers; off: every channel the bot can read.
-    only_listed = models.BooleanField(default=False)
-    updated = models.DateTimeField(auto_now=True)
+    only_listed = models.BooleanField(_("Only chosen channels"), default=False)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Discord bot")
+        verbose_name_plural = _("Discord bot")
 
     def __str__(self) -> str:
-        return f"Discord bot {self.bot_name or '(not set)'}"
+        return gettext("Discord bot %(name)s") % {"name": self.bot_name or gettext("(not set)")}
 
     def __repr__(self) -> str:
         return f"<DiscordBot application_id={self.application_id}>"
@@ -273,8 +310,12 @@ class Seeded(models.Model):
     """Environment settings already copied into rows once (e.g. TWITCH_CHANNELS): they seed
     a fresh install and are not applied again over the streamer's edits."""
 
-    name = models.CharField(max_length=64, unique=True)
-    created = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("seeded setting")
+        verbose_name_plural = _("seeded settings")
 
     def __str__(self) -> str:
         return self.name

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 
 from django.db import transaction
 
 from chatbridge.config import DiscordConfig, TwitchConfig
-from chatbridge.models import ChannelSettings, DiscordBot, Platform, Seeded, TwitchApp
-from serdabot.encryption import Unreadable
+from chatbridge.models import ChannelSettings, DiscordBot, Platform, Seeded, TwitchApp, TwitchToken
+from serdabot.encryption import SecretUnreadable, Unreadable
+from serdabot.env import env_str
 
 log = logging.getLogger("chatbridge.setup")
 
@@ -40,7 +42,8 @@ def seed_channels(name: str, platform: str, channels: tuple[str, ...]) -> bool:
 
 
 def joined_channels(platform: str) -> tuple[str, ...]:
-    rows = ChannelSettings.objects.filter(platform=platform, joined=True).order_by("channel")
+    """The joined (not paused) channels, in the order they were added."""
+    rows = ChannelSettings.objects.filter(platform=platform, joined=True).order_by("pk")
     return tuple(rows.values_list("channel", flat=True))
 
 
@@ -69,6 +72,46 @@ def twitch_secret_unreadable() -> bool:
     return app is not None and isinstance(app.client_secret, Unreadable)
 
 
+def twitch_problem(config: TwitchConfig) -> str:
+    """Why Twitch cannot start, in one line naming the fix; "" when it can."""
+    if config.configured:
+        return ""
+    if not config.client_secret and twitch_secret_unreadable():
+        return str(SecretUnreadable("the stored Twitch client secret"))
+    missing = config.missing()
+    if len(missing) == 3:
+        return ""  # nothing set: not connected yet, which the start-up message says
+    return f"{', '.join(missing)} not set; connect Twitch at /twitch/connect/"
+
+
+def twitch_token_stamp(bot_id: str) -> str:
+    """When the bot's token row last changed ("" without one): a new connection from the
+    setup page shows here."""
+    row = TwitchToken.objects.filter(user_id=bot_id).only("updated").first() if bot_id else None
+    return row.updated.isoformat() if row is not None else ""
+
+
+def fill_broadcaster_ids(ids: Mapping[str, str]) -> int:
+    """Store the user ids the API gave for Twitch channels (login -> id) in rows that have
+    none. An update, not a save: no change notice, nothing else in the row changes."""
+    filled = 0
+    for login, broadcaster_id in ids.items():
+        filled += ChannelSettings.objects.filter(
+            platform=Platform.TWITCH, channel=login, broadcaster_id=""
+        ).update(broadcaster_id=broadcaster_id)
+    return filled
+
+
+def discord_problem(config: DiscordConfig) -> str:
+    """Why Discord cannot start, when something was stored; "" otherwise."""
+    if config.configured:
+        return ""
+    bot = DiscordBot.objects.filter(pk=1).first()
+    if bot is not None and isinstance(bot.token, Unreadable):
+        return str(SecretUnreadable("the stored Discord token"))
+    return ""
+
+
 def discord_config() -> DiscordConfig:
     """The Discord settings: the environment's, completed from the database (sync)."""
     env = DiscordConfig.from_env()
@@ -82,4 +125,11 @@ def discord_config() -> DiscordConfig:
     token = env.token or (bot.token if bot is not None else "")
     only_listed = bot is not None and bot.only_listed
     channels = joined_channels(Platform.DISCORD) if only_listed else ()
-    return dataclasses.replace(env, token=token, channels=channels, only_listed=only_listed)
+    message_content = env.message_content
+    if not env_str("DISCORD_MESSAGE_CONTENT") and bot is not None and bot.application_id and not env.token:
+        # The page checked the stored token's application: asking for an intent Discord has
+        # not granted gets the connection refused (close code 4014), so ask only for what is on.
+        message_content = bot.message_content
+    return dataclasses.replace(
+        env, token=token, channels=channels, only_listed=only_listed, message_content=message_content
+    )

@@ -2,93 +2,103 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.sites import AdminSite
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Length
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from fallbacks.commands import aliases_of, collisions, parse_aliases
-from fallbacks.models import PHRASE_GUIDELINE_LENGTH, PHRASE_TOO_LONG, Intent, Phrase
+from fallbacks import preview
+from fallbacks.commands import aliases_of, collisions
+from fallbacks.forms import IntentForm, PhraseForm
+from fallbacks.models import PHRASE_GUIDELINE_LENGTH, Intent, Phrase
 from fallbacks.signals import schedule_reload
 
-# Django's admin and form classes are generic only in django-stubs; django-stubs-ext
-# (which would make them subscriptable at runtime) is not a runtime dependency.
+# Django's admin classes are generic only in django-stubs; django-stubs-ext (which would
+# make them subscriptable at runtime) is not a runtime dependency.
 if TYPE_CHECKING:
-    IntentFormBase = forms.ModelForm[Intent]
-    PhraseFormBase = forms.ModelForm[Phrase]
     PhraseInlineBase = admin.TabularInline[Phrase, Intent]
     IntentAdminBase = admin.ModelAdmin[Intent]
     PhraseAdminBase = admin.ModelAdmin[Phrase]
 else:
-    IntentFormBase = PhraseFormBase = forms.ModelForm
     PhraseInlineBase = admin.TabularInline
     IntentAdminBase = PhraseAdminBase = admin.ModelAdmin
 
-
-class PhraseForm(PhraseFormBase):
-    class Meta:
-        model = Phrase
-        fields = ["intent", "text", "language", "enabled"]
-        # The form checks the length before the model does, so it needs the same clear message.
-        error_messages = {"text": {"max_length": PHRASE_TOO_LONG}}
-        widgets = {"text": forms.Textarea(attrs={"rows": 2, "cols": 90})}
+PREVIEW_URL_NAME = "fallbacks_phrase_preview"
 
 
-class IntentForm(IntentFormBase):
-    class Meta:
-        model = Intent
-        fields = "__all__"
-        widgets = {
-            "aliases": forms.TextInput(attrs={"size": 60, "placeholder": "discord, dc"}),
-            "prompt": forms.Textarea(attrs={"rows": 4, "cols": 90}),
-        }
-
-    def clean_aliases(self) -> str:
-        # Stored normalised, so the cache, the collision check and chat all read the same names.
-        names, invalid = parse_aliases(self.cleaned_data.get("aliases") or "")
-        if any("!" in entry for entry in invalid):
-            raise forms.ValidationError("Write the aliases without the “!”, e.g. “discord, dc”.")
-        if invalid:
-            raise forms.ValidationError(
-                f"Not a command name: {', '.join(invalid)}. Use letters, digits, _ and -, "
-                "and separate the names with commas."
-            )
-        normalised = ", ".join(names)
-        limit = Intent._meta.get_field("aliases").max_length or 0
-        if len(normalised) > limit:  # ", " between names can make the text longer than typed
-            raise forms.ValidationError(
-                f"Too many aliases: at most {limit} characters once separated by “, ”."
-            )
-        return normalised
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        slug = (cleaned.get("slug") or "").lower()
-        if "aliases" in cleaned and slug:
-            # The slug is already the command's name: listing it again changes nothing.
-            cleaned["aliases"] = ", ".join(name for name in aliases_of(cleaned["aliases"]) if name != slug)
-        return cleaned
-
-
-def warn_if_long(request: HttpRequest, phrase: Phrase) -> None:
-    # A warning, not a refusal: the guideline is about taste, Twitch's limit is enforced elsewhere.
+def warn_about(request: HttpRequest, phrase: Phrase) -> None:
+    """Warnings, not refusals: the phrase is saved, and the streamer may mean it."""
     if len(phrase.text) > PHRASE_GUIDELINE_LENGTH:
+        # The guideline is about taste; Twitch's limit is enforced by the form.
         messages.warning(
             request,
-            f"Phrase “{phrase}” ({phrase.intent.slug}) is {len(phrase.text)} characters long; "
-            f"chat reads best under {PHRASE_GUIDELINE_LENGTH}.",
+            _(
+                "Phrase “%(phrase)s” (%(intent)s) is %(length)d characters long; "
+                "chat reads best under %(limit)d."
+            )
+            % {
+                "phrase": phrase,
+                "intent": phrase.intent.slug,
+                "length": len(phrase.text),
+                "limit": PHRASE_GUIDELINE_LENGTH,
+            },
+        )
+    start = preview.dropped_start(phrase.text)
+    if start:
+        # A leading "/" or "." would be a chat command: the reply goes out without it.
+        messages.warning(
+            request,
+            ngettext(
+                "Phrase “%(phrase)s” (%(intent)s) starts with “%(start)s”: "
+                "chat will see it without that character.",
+                "Phrase “%(phrase)s” (%(intent)s) starts with “%(start)s”: "
+                "chat will see it without those characters.",
+                len(start),
+            )
+            % {"phrase": phrase, "intent": phrase.intent.slug, "start": start},
         )
 
 
-class PhraseInline(PhraseInlineBase):
+class ChatPreviewButton:
+    """The "Try this phrase" button of a phrase's form; static/fallbacks/phrases.js sends the
+    text as typed to PhraseAdmin's preview view and shows the reply chat would get under it."""
+
+    admin_site: AdminSite
+
+    @admin.display(description=_("Chat preview"))
+    def chat_preview(self, obj: Phrase | None) -> SafeString:
+        return format_html(
+            '<button type="button" class="button phrase-preview-button" data-url="{}" data-error="{}">'
+            "{}</button>",
+            reverse(f"{self.admin_site.name}:{PREVIEW_URL_NAME}"),
+            _("The preview could not be loaded. Reload the page and try again."),
+            _("Try this phrase"),
+        )
+
+
+class PhraseInline(ChatPreviewButton, PhraseInlineBase):
     model = Phrase
     form = PhraseForm
-    fields = ["text", "language", "enabled", "length"]
-    readonly_fields = ["length"]
+    # Django's tabular inline less the truncated title above each row: the phrase is
+    # already in its textarea.
+    template = "admin/fallbacks/phrase/tabular.html"
+    fields = ["text", "language", "enabled", "length", "chat_preview"]
+    readonly_fields = ["length", "chat_preview"]
     extra = 1
 
-    @admin.display(description="length")
+    class Media:
+        css = {"all": ["fallbacks/phrases.css"]}
+        js = ["fallbacks/phrases.js"]
+
+    @admin.display(description=_("length"))
     def length(self, obj: Phrase) -> int:
         return len(obj.text)
 
@@ -110,10 +120,12 @@ class IntentAdmin(IntentAdminBase):
     fieldsets = [
         (None, {"fields": ["slug", "description", "enabled"]}),
         (
-            "Chat command",
+            _("Chat command"),
             {
-                "description": "Viewers type !<slug> or an alias; the reply is one of the phrases below, "
-                "with {user} and {channel} filled in, or the model's answer when “Ask the model” is on.",
+                "description": _(
+                    "Viewers type !<slug> or an alias; the reply is one of the phrases below, "
+                    "with {user} and {channel} filled in, or the model's answer when “Ask the model” is on."
+                ),
                 "fields": [
                     "command",
                     "aliases",
@@ -138,25 +150,37 @@ class IntentAdmin(IntentAdminBase):
             )
         )
 
-    @admin.display(description="phrases", ordering="phrase_total")
+    @admin.display(description=_("phrases"), ordering="phrase_total")
     def phrase_count(self, obj: Intent) -> int:
         return obj.phrase_total  # type: ignore[attr-defined]
 
-    @admin.display(description="enabled phrases", ordering="phrase_enabled")
+    @admin.display(description=_("enabled phrases"), ordering="phrase_enabled")
     def enabled_phrase_count(self, obj: Intent) -> int:
         return obj.phrase_enabled  # type: ignore[attr-defined]
 
-    @admin.action(description="Enable selected intents")
+    @admin.action(description=_("Enable selected intents"))
     def enable(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
         count = queryset.update(enabled=True)
         schedule_reload(queryset.db)  # update() sends no signal
-        self.message_user(request, f"Enabled {count} intent(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Enabled %(count)d intent.", "Enabled %(count)d intents.", count) % {"count": count},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Disable selected intents")
+    @admin.action(description=_("Disable selected intents"))
     def disable(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
         count = queryset.update(enabled=False)
         schedule_reload(queryset.db)
-        self.message_user(request, f"Disabled {count} intent(s); their replies now come from chill.")
+        self.message_user(
+            request,
+            ngettext(
+                "Disabled %(count)d intent; its replies now come from chill.",
+                "Disabled %(count)d intents; their replies now come from chill.",
+                count,
+            )
+            % {"count": count},
+        )
 
     def save_model(self, request: HttpRequest, obj: Intent, form: Any, change: Any) -> None:
         super().save_model(request, obj, form, change)
@@ -167,39 +191,77 @@ class IntentAdmin(IntentAdminBase):
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: Any) -> None:
         super().save_formset(request, form, formset, change)
-        for obj in [*formset.new_objects, *(obj for obj, _ in formset.changed_objects)]:
+        for obj in [*formset.new_objects, *(obj for obj, _fields in formset.changed_objects)]:
             if isinstance(obj, Phrase):
-                warn_if_long(request, obj)
+                warn_about(request, obj)
 
 
 @admin.register(Phrase)
-class PhraseAdmin(PhraseAdminBase):
+class PhraseAdmin(ChatPreviewButton, PhraseAdminBase):
     form = PhraseForm
+    fields = ["intent", "text", "chat_preview", "language", "enabled"]
+    readonly_fields = ["chat_preview"]
     list_display = ["text", "intent", "language", "enabled", "length"]
     list_filter = ["intent", "language", "enabled"]
     list_select_related = ["intent"]
     search_fields = ["text", "intent__slug"]
     actions = ["enable", "disable"]
 
+    class Media:
+        css = {"all": ["fallbacks/phrases.css"]}
+        js = ["fallbacks/phrases.js"]
+
+    def get_urls(self) -> list[URLPattern]:
+        preview_url = path("preview/", self.admin_site.admin_view(self.preview_view), name=PREVIEW_URL_NAME)
+        # Before the model's own URLs, whose "<object_id>/" would take "preview/".
+        return [preview_url, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The reply chat would get for the posted phrase, saved or not, as an HTML fragment."""
+        if request.method != "POST":  # the phrase is in the body, out of URLs and access logs
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        text = request.POST.get("text", "")
+        return TemplateResponse(
+            request,
+            "admin/fallbacks/phrase/preview.html",
+            {
+                "previews": preview.previews(text),
+                "dropped": preview.dropped_start(text),
+                "empty": not text.strip(),
+                "sample_user": preview.SAMPLE_USER,
+                "sample_channel": preview.SAMPLE_CHANNEL,
+            },
+        )
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Phrase]:
         return super().get_queryset(request).annotate(text_length=Length("text"))
 
-    @admin.display(description="length", ordering="text_length")
+    @admin.display(description=_("length"), ordering="text_length")
     def length(self, obj: Phrase) -> int:
         return len(obj.text)
 
-    @admin.action(description="Enable selected phrases")
+    @admin.action(description=_("Enable selected phrases"))
     def enable(self, request: HttpRequest, queryset: QuerySet[Phrase]) -> None:
         count = queryset.update(enabled=True)
         schedule_reload(queryset.db)  # update() sends no signal
-        self.message_user(request, f"Enabled {count} phrase(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Enabled %(count)d phrase.", "Enabled %(count)d phrases.", count) % {"count": count},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Disable selected phrases")
+    @admin.action(description=_("Disable selected phrases"))
     def disable(self, request: HttpRequest, queryset: QuerySet[Phrase]) -> None:
         count = queryset.update(enabled=False)
         schedule_reload(queryset.db)
-        self.message_user(request, f"Disabled {count} phrase(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Disabled %(count)d phrase.", "Disabled %(count)d phrases.", count) % {"count": count},
+            messages.SUCCESS,
+        )
 
     def save_model(self, request: HttpRequest, obj: Phrase, form: Any, change: Any) -> None:
         super().save_model(request, obj, form, change)
-        warn_if_long(request, obj)
+        warn_about(request, obj)

@@ -12,9 +12,11 @@ from typing import Any
 from django.contrib import admin
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from llm.cascade.config import LLMConfig, load_config
-from llm.cascade.switches import Overrides, effective
+from llm.cascade.switches import Overrides, Switches, effective
 from llm.models import (
     BootDetection,
     BudgetSettings,
@@ -26,6 +28,16 @@ from llm.models import (
     Usage,
 )
 from serdabot.env import SettingError
+
+# `Switches.why` is in the history's and the log's words (English); the page says it in its own.
+WHY = {
+    "switched off in the admin": _("switched off in the admin"),
+    "paused from the admin": _("paused from the admin"),
+}
+
+
+def why(now: Switches) -> str:
+    return str(WHY.get(now.why, now.why))
 
 
 class HistoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -134,50 +146,59 @@ class LiveSwitchesAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> type[ModelForm]:  # type: ignore[type-arg]
         env = environment()
-        mode = env.mode if env is not None else "unreadable here"
-        fallback = env.fallback_mode if env is not None else "unreadable here"
+        unreadable = gettext("unreadable here")
+        mode = env.mode if env is not None else unreadable
+        fallback = env.fallback_mode if env is not None else unreadable
         kwargs["help_texts"] = {
-            "llm_mode": (
-                f"Empty: LLM_MODE ({mode} in this process's environment). auto: skip the local LLM "
+            "llm_mode": gettext(
+                "Empty: LLM_MODE (%(mode)s in this process's environment). auto: skip the local LLM "
                 "while it is down; enabled: try it anyway (breakers still apply); disabled: call no model."
-            ),
-            "paused": (
+            )
+            % {"mode": mode},
+            "paused": gettext(
                 "Pause the LLM (the GPU is busy with a game): no model is called, no probe is sent, "
                 "chat gets fallback phrases. Shown as paused, not as downtime."
             ),
-            "fallback_mode": (
-                f"Empty: FALLBACK_MODE ({fallback} in this process's environment). "
+            "fallback_mode": gettext(
+                "Empty: FALLBACK_MODE (%(mode)s in this process's environment). "
                 "A channel's own fallback mode still wins."
-            ),
+            )
+            % {"mode": fallback},
         }
         return super().get_form(request, obj, change=change, **kwargs)
 
-    @admin.display(description="LLM now")
+    @admin.display(description=_("LLM now"))
     def llm_now(self, obj: LiveSwitches) -> str:
         env = environment()
         if env is None:
             return "-"
         now = effective(env, Overrides.from_row(obj))
-        return f"{now.off} ({now.why})" if now.off else now.llm_mode
+        return f"{now.off} ({why(now)})" if now.off else now.llm_mode
 
-    @admin.display(description="Fallback now")
+    @admin.display(description=_("Fallback now"))
     def fallback_now(self, obj: LiveSwitches) -> str:
         env = environment()
         return effective(env, Overrides.from_row(obj)).fallback_mode if env is not None else "-"
 
-    @admin.display(description="In force")
+    @admin.display(description=_("In force"))
     def in_force(self, obj: LiveSwitches | None) -> str:
         """The values every bot process applies within seconds of a save (with this process's
         environment: a bot started with other variables fills the empty choices with its own)."""
         env = environment()
         if env is None:
-            return "The LLM settings of this process's environment are not valid: see the bot's log."
+            return gettext("The LLM settings of this process's environment are not valid: see the bot's log.")
         now = effective(env, Overrides.from_row(obj))
-        llm = f"{now.off}: {now.why}" if now.off else now.llm_mode
-        mode_from = "admin" if now.mode_from_admin else "LLM_MODE"
-        fallback_from = "admin" if obj is not None and obj.fallback_mode else "FALLBACK_MODE"
-        fallback = f"{now.fallback_mode} (from {fallback_from})"
-        return f"LLM: {llm} (mode from {mode_from}) · fallback phrases: {fallback}"
+        llm = f"{now.off}: {why(now)}" if now.off else now.llm_mode
+        mode_from = gettext("admin") if now.mode_from_admin else "LLM_MODE"
+        fallback_from = gettext("admin") if obj is not None and obj.fallback_mode else "FALLBACK_MODE"
+        return gettext(
+            "LLM: %(llm)s (mode from %(mode_from)s) · fallback phrases: %(fallback)s (from %(fallback_from)s)"
+        ) % {
+            "llm": llm,
+            "mode_from": mode_from,
+            "fallback": now.fallback_mode,
+            "fallback_from": fallback_from,
+        }
 
 
 # The alerts' admin lives with the alerts; imported here so the admin site registers it.

@@ -7,28 +7,33 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from serdabot.process import HOST_LENGTH, ROLE_LENGTH
 
 
 class Tier(models.TextChoices):
-    LOCAL = "local", "Local LLM"
+    LOCAL = "local", _("Local LLM")
     OPENAI = "openai", "OpenAI"
 
 
 class Source(models.TextChoices):
-    LOCAL = "local", "Local LLM"
+    LOCAL = "local", _("Local LLM")
     OPENAI = "openai", "OpenAI"
-    FALLBACK = "fallback", "Fallback phrase"
+    FALLBACK = "fallback", _("Fallback phrase")
 
 
 class WrittenBy(models.Model):
     """The process that recorded a history row (serdabot/process.py): which of several bots said it."""
 
-    host = models.CharField(max_length=HOST_LENGTH, blank=True)
-    pid = models.PositiveIntegerField(null=True, blank=True)
+    host = models.CharField(_("host"), max_length=HOST_LENGTH, blank=True)
+    pid = models.PositiveIntegerField(_("pid"), null=True, blank=True)
     role = models.CharField(
-        max_length=ROLE_LENGTH, blank=True, help_text="web, bot, adapters, worker, console or other"
+        _("role"),
+        max_length=ROLE_LENGTH,
+        blank=True,
+        help_text=_("web, bot, adapters, worker, console or other"),
     )
 
     class Meta:
@@ -39,17 +44,21 @@ class Probe(WrittenBy):
     """One health check of one tier (boot detection, background probe or `llmstatus`)."""
 
     class Kind(models.TextChoices):
-        BOOT = "boot", "Boot detection"
+        BOOT = "boot", _("Boot detection")
         MODELS = "models", "GET /models"
-        COMPLETION = "completion", "1-token completion"
+        COMPLETION = "completion", _("1-token completion")
 
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    tier = models.CharField(max_length=16, choices=Tier.choices)
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MODELS)
-    ok = models.BooleanField()
-    latency_ms = models.FloatField(null=True, blank=True)
-    error = models.CharField(max_length=64, blank=True, help_text="Error class when the probe failed")
-    detail = models.CharField(max_length=300, blank=True, help_text="Model found, or the error message")
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.MODELS)
+    ok = models.BooleanField(_("ok"))
+    latency_ms = models.FloatField(_("latency (ms)"), null=True, blank=True)
+    error = models.CharField(
+        _("error"), max_length=64, blank=True, help_text=_("Error class when the probe failed")
+    )
+    detail = models.CharField(
+        _("detail"), max_length=300, blank=True, help_text=_("Model found, or the error message")
+    )
 
     class Meta:
         indexes = [
@@ -58,6 +67,8 @@ class Probe(WrittenBy):
             models.Index(fields=["tier", "created", "ok", "latency_ms"], name="llm_probe_dashboard_idx"),
         ]
         ordering = ["-created"]
+        verbose_name = _("probe")
+        verbose_name_plural = _("probes")
 
     def __str__(self) -> str:
         return f"{self.tier} {'ok' if self.ok else self.error} @ {self.created:%Y-%m-%d %H:%M:%S}"
@@ -66,24 +77,24 @@ class Probe(WrittenBy):
 class CascadeCall(WrittenBy):
     """One chat message that asked the bot something, and who answered it."""
 
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    platform = models.CharField(max_length=16)
-    channel = models.CharField(max_length=100, blank=True)
-    intent = models.CharField(max_length=50)
-    source = models.CharField(max_length=16, choices=Source.choices)
-    latency_ms = models.FloatField()
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    platform = models.CharField(_("platform"), max_length=16)
+    channel = models.CharField(_("channel"), max_length=100, blank=True)
+    intent = models.CharField(_("intent"), max_length=50)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    latency_ms = models.FloatField(_("latency (ms)"))
     # {"local": "ConnectError", ...}: the error class of each tier that failed or was skipped.
-    errors = models.JSONField(default=dict, blank=True)
-    timed_out = models.BooleanField(default=False)
+    errors = models.JSONField(_("errors"), default=dict, blank=True)
+    timed_out = models.BooleanField(_("timed out"), default=False)
     # The phrase set that went out when no model answered ("ask", "chill", "ask_timeout", ...).
-    fallback_intent = models.CharField(max_length=50, blank=True)
+    fallback_intent = models.CharField(_("fallback intent"), max_length=50, blank=True)
     # Time to the first streamed token of the answer that went out (None: no model answered).
-    first_token_ms = models.FloatField(null=True, blank=True)
+    first_token_ms = models.FloatField(_("first token (ms)"), null=True, blank=True)
     # Each tier tried or skipped, in order: [{"tier", "outcome", "error", "ms", "first_token_ms"}].
-    tiers = models.JSONField(default=list, blank=True)
+    tiers = models.JSONField(_("tiers"), default=list, blank=True)
     # Only filled when HISTORY_STORE_CHAT is on.
-    user = models.CharField(max_length=100, blank=True)
-    text = models.TextField(blank=True)
+    user = models.CharField(_("user"), max_length=100, blank=True)
+    text = models.TextField(_("text"), blank=True)
 
     class Meta:
         indexes = [
@@ -92,6 +103,8 @@ class CascadeCall(WrittenBy):
             models.Index(fields=["created", "source"], name="llm_call_dashboard_idx"),
         ]
         ordering = ["-created"]
+        verbose_name = _("cascade call")
+        verbose_name_plural = _("cascade calls")
 
     def __str__(self) -> str:
         return f"{self.platform}/{self.intent} -> {self.source} ({self.latency_ms:.0f} ms)"
@@ -101,30 +114,32 @@ class TierEvent(WrittenBy):
     """A tier's state changed (breaker opened, closed, cooling down): the dashboard's incidents."""
 
     class State(models.TextChoices):
-        UP = "up", "Up"
-        DOWN = "down", "Down"
-        COOLING = "cooling", "Cooling down"
+        UP = "up", _("Up")
+        DOWN = "down", _("Down")
+        COOLING = "cooling", _("Cooling down")
         # The model is being loaded (LM Studio on first use): chat skips the tier meanwhile.
-        WARMING = "warming", "Warming up"
+        WARMING = "warming", _("Warming up")
         # The paid tier reached its daily budget: skipped until local midnight.
-        BUDGET = "budget", "Daily budget reached"
-        NOT_CONFIGURED = "not_configured", "Not configured"
+        BUDGET = "budget", _("Daily budget reached")
+        NOT_CONFIGURED = "not_configured", _("Not configured")
         # LLM_MODE=disabled, or switched off live (llm.cascade.switches).
-        DISABLED = "disabled", "Disabled"
+        DISABLED = "disabled", _("Disabled")
         # The streamer paused the LLM (the GPU is busy with a game): chat gets phrases.
-        PAUSED = "paused", "Paused"
+        PAUSED = "paused", _("Paused")
         # The bot stopped (one process, no shared state): nothing was expected of the tiers.
-        STOPPED = "stopped", "Bot stopped"
+        STOPPED = "stopped", _("Bot stopped")
 
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    tier = models.CharField(max_length=16, choices=Tier.choices)
-    state = models.CharField(max_length=16, choices=State.choices)
-    error = models.CharField(max_length=64, blank=True)
-    detail = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices)
+    error = models.CharField(_("error"), max_length=64, blank=True)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["tier", "created"])]
         ordering = ["-created"]
+        verbose_name = _("tier event")
+        verbose_name_plural = _("tier events")
 
     def __str__(self) -> str:
         return f"{self.tier} -> {self.state} @ {self.created:%Y-%m-%d %H:%M:%S}"
@@ -133,8 +148,8 @@ class TierEvent(WrittenBy):
 class Scope(models.TextChoices):
     """Whose rows: the bot's own processes, or console runs (`manage.py chat`)."""
 
-    BOT = "bot", "Bot"
-    CONSOLE = "console", "Console"
+    BOT = "bot", _("Bot")
+    CONSOLE = "console", _("Console")
 
 
 class Period(WrittenBy):
@@ -181,12 +196,12 @@ class Absence(Period):
     """Time a tier was not expected to answer: never found, disabled, paused, over budget."""
 
     class Kind(models.TextChoices):
-        NEVER_FOUND = "never_found", "Never found since configured"
-        DISABLED = "disabled", "Disabled"
-        NOT_CONFIGURED = "not_configured", "Not configured"
-        PAUSED = "paused", "Paused"
-        BUDGET = "budget", "Daily budget reached"
-        OFFLINE = "offline", "Bot stopped"
+        NEVER_FOUND = "never_found", _("Never found since configured")
+        DISABLED = "disabled", _("Disabled")
+        NOT_CONFIGURED = "not_configured", _("Not configured")
+        PAUSED = "paused", _("Paused")
+        BUDGET = "budget", _("Daily budget reached")
+        OFFLINE = "offline", _("Bot stopped")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
 
@@ -234,13 +249,13 @@ class Rollup(models.Model):
     """
 
     class Period(models.TextChoices):
-        HOUR = "hour", "Hour"
-        DAY = "day", "Day"
+        HOUR = "hour", _("Hour")
+        DAY = "day", _("Day")
 
     class Series(models.TextChoices):
-        PROBE = "probe", "Probe latency"
-        REPLY = "reply", "Reply latency"
-        FIRST_TOKEN = "first_token", "Time to first token"
+        PROBE = "probe", _("Probe latency")
+        REPLY = "reply", _("Reply latency")
+        FIRST_TOKEN = "first_token", _("Time to first token")
 
     period = models.CharField(max_length=8, choices=Period.choices)
     start = models.DateTimeField(help_text="The local hour's or day's first instant")
@@ -272,52 +287,58 @@ class LiveSwitches(models.Model):
     """
 
     llm_mode = models.CharField(
+        _("LLM mode"),
         max_length=16,
         blank=True,
         choices=[
-            ("", "As LLM_MODE says"),
-            ("auto", "Auto"),
-            ("enabled", "Enabled"),
-            ("disabled", "Disabled"),
+            ("", _("As LLM_MODE says")),
+            ("auto", _("Auto")),
+            ("enabled", _("Enabled")),
+            ("disabled", _("Disabled")),
         ],
     )
     paused = models.BooleanField(
-        default=False, help_text="Pause the LLM (the GPU is busy with a game): chat gets phrases meanwhile."
+        _("paused"),
+        default=False,
+        help_text=_("Pause the LLM (the GPU is busy with a game): chat gets phrases meanwhile."),
     )
     fallback_mode = models.CharField(
+        _("fallback mode"),
         max_length=16,
         blank=True,
         choices=[
-            ("", "As FALLBACK_MODE says"),
-            ("fun", "Fun phrases"),
-            ("silent", "One neutral sentence"),
-            ("minimal", "🤖 only"),
+            ("", _("As FALLBACK_MODE says")),
+            ("fun", _("Fun phrases")),
+            ("silent", _("One neutral sentence")),
+            ("minimal", _("🤖 only")),
         ],
     )
-    updated = models.DateTimeField(auto_now=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
-        verbose_name = "live switches"
-        verbose_name_plural = "live switches"
+        verbose_name = _("live switches")
+        verbose_name_plural = _("live switches")
 
     def __str__(self) -> str:
-        return "Live switches"
+        return gettext("Live switches")
 
 
 class BootDetection(WrittenBy):
     """One `runbot`/`chat` start: what boot detection found."""
 
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    mode = models.CharField(max_length=16)
-    found = models.BooleanField()
-    endpoint = models.CharField(max_length=300)
-    model = models.CharField(max_length=200, blank=True)
-    latency_ms = models.FloatField(null=True, blank=True)
-    error = models.CharField(max_length=64, blank=True)
-    process = models.CharField(max_length=32, blank=True, help_text="runbot, chat, ...")
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    mode = models.CharField(_("mode"), max_length=16)
+    found = models.BooleanField(_("found"))
+    endpoint = models.CharField(_("endpoint"), max_length=300)
+    model = models.CharField(_("model"), max_length=200, blank=True)
+    latency_ms = models.FloatField(_("latency (ms)"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=64, blank=True)
+    process = models.CharField(_("process"), max_length=32, blank=True, help_text=_("runbot, chat, ..."))
 
     class Meta:
         ordering = ["-created"]
+        verbose_name = _("boot detection")
+        verbose_name_plural = _("boot detections")
         indexes = [models.Index(fields=["role", "created"], name="llm_boot_role_idx")]
 
     def __str__(self) -> str:
@@ -327,17 +348,19 @@ class BootDetection(WrittenBy):
 class Usage(WrittenBy):
     """One request sent to a tier that reports usage (the OpenAI tier's budget counts these)."""
 
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    tier = models.CharField(max_length=16, choices=Tier.choices)
-    model = models.CharField(max_length=200, blank=True)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices)
+    model = models.CharField(_("model"), max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
+    completion_tokens = models.PositiveIntegerField(_("answer tokens"), default=0)
     # False when the server did not report usage and the tokens were estimated from the text.
-    reported = models.BooleanField(default=True)
+    reported = models.BooleanField(_("reported"), default=True)
 
     class Meta:
         indexes = [models.Index(fields=["tier", "created"])]
         ordering = ["-created"]
+        verbose_name = _("usage")
+        verbose_name_plural = _("usage")
 
     @property
     def total_tokens(self) -> int:
@@ -351,33 +374,41 @@ class BudgetSettings(models.Model):
     """The paid tier's daily limits, editable without a restart (one row; empty: the environment's)."""
 
     daily_requests = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Requests to OpenAI per local day. Empty: OPENAI_DAILY_REQUESTS."
+        _("daily requests"),
+        null=True,
+        blank=True,
+        help_text=_("Requests to OpenAI per local day. Empty: OPENAI_DAILY_REQUESTS."),
     )
     daily_tokens = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Tokens (prompt + answer) per local day. Empty: OPENAI_DAILY_TOKENS."
+        _("daily tokens"),
+        null=True,
+        blank=True,
+        help_text=_("Tokens (prompt + answer) per local day. Empty: OPENAI_DAILY_TOKENS."),
     )
 
     class Meta:
-        verbose_name = "OpenAI daily budget"
-        verbose_name_plural = "OpenAI daily budget"
+        verbose_name = _("OpenAI daily budget")
+        verbose_name_plural = _("OpenAI daily budget")
 
     def __str__(self) -> str:
-        return "OpenAI daily budget"
+        return gettext("OpenAI daily budget")
 
 
 class ModelPrice(models.Model):
     """Price per million tokens of one model, for the dashboard's cost estimate."""
 
-    model = models.CharField(max_length=200, unique=True)
+    model = models.CharField(_("model"), max_length=200, unique=True)
     input_per_million = models.DecimalField(
-        max_digits=10, decimal_places=4, help_text="USD per 1M prompt tokens"
+        _("input per million"), max_digits=10, decimal_places=4, help_text=_("USD per 1M prompt tokens")
     )
     output_per_million = models.DecimalField(
-        max_digits=10, decimal_places=4, help_text="USD per 1M answer tokens"
+        _("output per million"), max_digits=10, decimal_places=4, help_text=_("USD per 1M answer tokens")
     )
 
     class Meta:
         ordering = ["model"]
+        verbose_name = _("model price")
+        verbose_name_plural = _("model prices")
 
     def __str__(self) -> str:
         return self.model

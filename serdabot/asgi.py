@@ -8,12 +8,15 @@ import sys
 from django.core.asgi import get_asgi_application
 
 from serdabot.env import SettingError
+from serdabot.env_file import load_env_file
 from serdabot.process import set_default_role
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "serdabot.settings")
 set_default_role("web")  # runbot, serving this application too, has set its own
 # Django must be set up before the routing modules import models.
 try:
+    # `.env` first, as manage.py does: uvicorn imports this module without it.
+    load_env_file()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "serdabot.settings")
     django_asgi_app = get_asgi_application()
 except SettingError as exc:
     # uvicorn imports this module: one line naming the setting, as manage.py prints, no traceback.

@@ -153,3 +153,24 @@ def check(value: str, what: str) -> str:
     if isinstance(value, Unreadable):
         raise SecretUnreadable(what)
     return value
+
+
+def rotate_all() -> tuple[int, int]:
+    """Write every stored secret again with the current key (after a rotation, so the old
+    key can be dropped). Returns (rewritten, unreadable): unreadable values are left as
+    they are."""
+    from django.apps import apps
+
+    rewritten = unreadable = 0
+    for model in apps.get_models():
+        fields = [f for f in model._meta.get_fields() if isinstance(f, EncryptedTextField)]
+        if not fields:
+            continue
+        for row in model._default_manager.all():
+            if any(isinstance(getattr(row, f.attname), Unreadable) for f in fields):
+                unreadable += 1
+                continue
+            # Saving encrypts with the current (first) key.
+            row.save(update_fields=[f.attname for f in fields])
+            rewritten += 1
+    return rewritten, unreadable

@@ -60,8 +60,9 @@ _BEARER = re.compile(r"(?i)\b(?P<scheme>bearer)\s+(?P<value>[A-Za-z0-9._~+/-]+=*
 # http://user:password@host: the password goes, the user stays (it says which account).
 # redis://:password@host (no user) is the usual Redis form: the user may be empty.
 _USERINFO = re.compile(r"(?i)\b(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<value>[^/\s@]+)@")
-# Query parameters some APIs put their key in (Google's ?key=, signed URLs' &sig=).
-_QUERY_KEY = re.compile(r"(?i)(?P<name>[?&](?:key|sig|signature)=)(?P<value>[^&#\s]+)")
+# Query parameters some APIs put their key in (Google's ?key=, signed URLs' &sig=), and an
+# OAuth callback's one-time code and state (/twitch/callback/?code=...&state=...).
+_QUERY_KEY = re.compile(r"(?i)(?P<name>[?&](?:key|sig|signature|code|state|device_code)=)(?P<value>[^&#\s]+)")
 # Keys recognisable by their shape alone, whatever surrounds them.
 _SHAPED = re.compile(
     r"\bsk-[A-Za-z0-9_-]{8,}"  # OpenAI (sk-proj-..., sk-svcacct-...) and many OpenAI-compatible proxies

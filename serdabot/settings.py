@@ -2,7 +2,7 @@
 
 Everything has an embedded default (SQLite, in-memory channel layer, no credentials),
 so a fresh clone runs with nothing configured. Production values come from the
-environment; see the README for the full list.
+environment or a `.env` file (the environment wins); `.env.example` lists them all.
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ import dj_database_url
 import django_stubs_ext
 
 from serdabot.env import SettingError, env_bool, env_float, env_int, env_list, env_str
+from serdabot.env_file import load_env_file
 from serdabot.redis_hosts import redis_host
 from serdabot.time_zone import time_zone
+
+# `.env` at the project root (or SERDABOT_ENV_FILE), under the environment, before any setting
+# is read: for whatever imports the settings without manage.py or serdabot.asgi (pytest, a script).
+load_env_file()
 
 # Lets `admin.ModelAdmin[Model]` and friends be written with their type parameters.
 django_stubs_ext.monkeypatch()
@@ -72,13 +77,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise, streaming its files asynchronously under ASGI (serdabot/static_files.py).
+    "serdabot.static_files.AsgiWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page language: the session's or cookie's choice (set_language), else Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A wrong setting met by a page: a page naming it and the fix, not a server error.
+    "serdabot.setting_errors.SettingErrorMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -167,7 +177,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# French by default: a browser asking for English (or a user picking it) gets English.
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+# The project's catalogues (scripts/messages.sh); the compiled .mo files are kept in git.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = time_zone(env_str("TIME_ZONE"))
 USE_I18N = True
 USE_TZ = True
@@ -227,13 +241,22 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Error bodies and tracebacks can carry a key (some proxies echo it): every line is redacted.
-    "filters": {"redact": {"()": "serdabot.redact.RedactingFilter"}},
+    "filters": {
+        "redact": {"()": "serdabot.redact.RedactingFilter"},
+        "starlette_hint": {"()": "serdabot.log_filters.TwitchioStarletteHint"},
+        "access_not_found": {"()": "serdabot.log_filters.AccessNotFound"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         # Without handlers of its own: Django's default console handler (DEBUG) would print
         # its records (500 tracebacks) a second time, unredacted. They reach ours instead.
         "django": {"level": "INFO"},
+        # twitchio's hint to install its Starlette adapter, which the bot does not use.
+        "twitchio.client": {"filters": ["starlette_hint"]},
+        # uvicorn serving alone (the web process): its access lines in this format, redacted,
+        # without a 404's (django.request logs each 404 once). runbot keeps it at WARNING.
+        "uvicorn.access": {"handlers": ["console"], "propagate": False, "filters": ["access_not_found"]},
         "serdabot": {"level": env_str("LOG_LEVEL") or "INFO"},
         "llm": {"level": env_str("LOG_LEVEL") or "INFO"},
         "chatbridge": {"level": env_str("LOG_LEVEL") or "INFO"},

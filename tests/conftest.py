@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,16 @@ from llm.cascade.config import load_config
 from llm.cascade.service import LLMService
 from llm.history.recorder import HistoryRecorder
 from tests.subprocesses import bot_env, manage, migrated_copy
+
+
+@pytest.fixture(autouse=True)
+def english_ui(settings: Any) -> None:
+    """Pages, labels and messages in English, which the tests' assertions are written in.
+
+    French is the default (LANGUAGE_CODE = "fr"); tests/test_i18n.py overrides this fixture
+    to check the French pages, and the English ones after switching.
+    """
+    settings.LANGUAGE_CODE = "en"
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,8 @@ def bot_env(local_dir: Path, **extra: str) -> dict[str, str]:
     env.pop("REDIS_URL", None)
     env.update(
         SERDABOT_LOCAL_DIR=str(local_dir),
+        # Nor a developer's `.env` at the project root (a test names its own file).
+        SERDABOT_ENV_FILE=os.devnull,
         LLM_ENDPOINT=closed_endpoint(),
         PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="serdabot.settings",

@@ -90,3 +90,22 @@ async def test_a_channel_first_seen_during_the_outage_gets_its_row_when_it_is_ba
     row = await ChannelSettings.objects.aget(platform="discord", channel="123456789")
     assert row.label == "#général"
     assert not cache.outage.ongoing
+
+
+async def test_the_joined_channels_are_listed_in_the_order_added_and_each_reload_is_told() -> None:
+    cache = ChannelSettingsCache()
+    told: list[int] = []
+    stop = cache.on_reload(lambda: told.append(1))
+    await sync_to_async(ChannelSettings.objects.create)(platform="twitch", channel="zed", broadcaster_id="9")
+    await sync_to_async(ChannelSettings.objects.create)(platform="twitch", channel="abc")
+    await sync_to_async(ChannelSettings.objects.create)(platform="twitch", channel="paused", joined=False)
+    await sync_to_async(ChannelSettings.objects.create)(platform="discord", channel="123")
+
+    assert await cache.refresh()
+    stop()
+    assert await cache.refresh()
+
+    assert cache.joined("twitch") == {"zed": "9", "abc": ""}
+    assert list(cache.joined("twitch")) == ["zed", "abc"]
+    assert cache.joined("discord") == {"123": ""}
+    assert told == [1]  # the second reload came after stop()

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 from chatbridge.controls import TEXTS
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI
-from tests.subprocesses import bot_env, manage
+from tests.subprocesses import ROOT, bot_env, manage
 
 
 def phrases(local_dir: Path, intent: str) -> set[str]:
@@ -153,3 +161,123 @@ def test_moderator_lets_the_console_try_the_controls(local_dir: Path) -> None:
             "WHERE platform = 'console' AND channel = 'console'"
         ).fetchall()
     assert not llm_enabled
+
+
+class Terminal:
+    """`manage.py chat` at a terminal: stdin and stdout on a pseudo-terminal, stderr in a file."""
+
+    def __init__(self, env: dict[str, str], stderr: Path, *args: str) -> None:
+        self.stderr = stderr
+        master, slave = pty.openpty()
+        self.master = master
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "chat", *args],
+            env=env,
+            cwd=ROOT,
+            stdin=slave,
+            stdout=slave,
+            stderr=stderr.open("w"),
+            start_new_session=True,  # a signal sent to the tests' own group does not reach it
+        )
+        os.close(slave)
+        self.screen = ""
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:  # EIO: the process has closed its end
+                return
+            if not data:
+                return
+            with self.lock:
+                self.screen += data.decode(errors="replace")
+
+    def shown(self) -> str:
+        with self.lock:
+            return self.screen
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.shown():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"{text!r} not shown; screen: {self.shown()!r}; log: {self.log()}")
+            time.sleep(0.05)
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def log(self) -> str:
+        return self.stderr.read_text()
+
+    def exit_code(self, within: float = 15) -> int:
+        try:
+            return self.proc.wait(within)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            os.close(self.master)
+
+
+BANNER = "Chatting with the bot as viewer: type a message and press Enter. Ctrl-C or Ctrl-D quits"
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ", re.M)
+
+
+def test_at_a_terminal_a_banner_says_how_to_quit_and_ctrl_c_does(local_dir: Path, tmp_path: Path) -> None:
+    terminal = Terminal(bot_env(local_dir), tmp_path / "stderr.log")
+    terminal.wait_for(BANNER + "; --verbose shows the log.\r\n> ")
+    terminal.type("!ask c'est quoi Python ?\n")
+    terminal.wait_for("@viewer ")
+    terminal.wait_for("\r\n> ")
+
+    terminal.proc.send_signal(signal.SIGINT)
+
+    assert terminal.exit_code() == 0, terminal.log()
+    assert "Traceback" not in terminal.log() + terminal.shown()
+    # The log stays out of the conversation: no line of it on the terminal, and on stderr only
+    # start-up warnings (no LLM found), none of the INFO lines each message brings.
+    assert not LOG_LINE.search(terminal.shown())
+    assert LOG_LINE.findall(terminal.log()) == ["WARNING"]
+
+
+def test_verbose_shows_the_log_on_stderr_only(local_dir: Path, tmp_path: Path) -> None:
+    terminal = Terminal(bot_env(local_dir), tmp_path / "stderr.log", "--verbose")
+    terminal.wait_for(BANNER + ".\r\n> ")
+    terminal.type("!ask c'est quoi Python ?\n")
+    terminal.wait_for("@viewer ")
+
+    terminal.type("\x04")  # Ctrl-D: the end of the input
+
+    assert terminal.exit_code() == 0, terminal.log()
+    assert not LOG_LINE.search(terminal.shown())
+    assert "INFO chatbridge.handler [ASK]" in terminal.log()
+
+
+def test_ctrl_c_while_a_reply_is_awaited_quits_cleanly(local_dir: Path, tmp_path: Path) -> None:
+    with FakeOpenAI() as server:
+        # Every clock longer than the test: the reply is still awaited when Ctrl-C comes.
+        env = bot_env(
+            local_dir,
+            LLM_ENDPOINT=server.url,
+            LLM_MODE="enabled",
+            LLM_DEADLINE="300",
+            LLM_TIMEOUT="300",
+            LLM_FIRST_TOKEN_TIMEOUT="300",
+        )
+        terminal = Terminal(env, tmp_path / "stderr.log")
+        terminal.wait_for("> ")
+        server.set_fault("hang")
+        terminal.type("!ask c'est quoi Python ?\n")
+        deadline = time.monotonic() + 30
+        while not [r for r in server.requests if r.method == "POST" and not r.is_probe]:
+            assert time.monotonic() < deadline, f"the question never reached the model: {terminal.log()}"
+            time.sleep(0.05)
+
+        terminal.proc.send_signal(signal.SIGINT)
+
+        assert terminal.exit_code() == 0, terminal.log()
+    assert "@viewer" not in terminal.shown()  # it quit waiting, not answered
+    assert "Traceback" not in terminal.log() + terminal.shown()

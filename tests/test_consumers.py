@@ -365,7 +365,7 @@ def test_the_web_chat_page_shows_the_phrase_set_timings_and_tiers(
     url, model = chat_server
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
-        page = browser.new_page()
+        page = browser.new_page(locale="en-US")  # the assertions are in English
         page.goto(url + "/chat/")
         page.fill("#id_username", "streamer")
         page.fill("#id_password", PASSWORD)

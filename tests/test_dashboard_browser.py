@@ -90,7 +90,7 @@ def page(server: DashboardServer) -> Iterator[object]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # A phone-sized window: the dashboard must read there too.
-        page = browser.new_page(viewport={"width": 412, "height": 900})
+        page = browser.new_page(viewport={"width": 412, "height": 900}, locale="en-US")
         yield page
         browser.close()
 
@@ -207,7 +207,7 @@ def test_first_boot_outage_pause_and_alert_at_desktop_and_phone_widths(
     receiver = Receiver()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": width, "height": 900})
+        page = browser.new_page(viewport={"width": width, "height": 900}, locale="en-US")
         try:
             log_in(page, server)
 

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.messages import constants
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
-from fallbacks import services
+from fallbacks import preview, services
 from fallbacks.models import Intent, Phrase
 
 pytestmark = pytest.mark.django_db
@@ -400,3 +405,190 @@ def test_the_intent_list_filters_commands(admin_client: Client) -> None:
         "ask_error",
         "blocked",
     }
+
+
+# The phrase editor: each phrase shown once, no silent cut of a paste, a warning for a leading
+# "/" or ".", a preview of the reply, long phrases wrapping.
+
+TEXTAREA = re.compile(r"<textarea\b[^>]*>")
+PREVIEW_REPLY = re.compile(r'data-platform="(\w+)">.*?<q class="phrase-preview-reply">(.*?)</q>', re.S)
+
+
+def textarea_tags(html: str) -> list[str]:
+    return TEXTAREA.findall(html)
+
+
+def test_the_intent_page_shows_each_phrase_once(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    short = intent.phrases.create(text="Court et efficace ⚡")
+    long = intent.phrases.exclude(pk=short.pk).order_by("id").first()
+    assert long is not None and len(long.text) > 60  # its title is cut: "…" at the end
+
+    html = admin_client.get(reverse("admin:fallbacks_intent_change", args=[intent.pk])).content.decode()
+
+    assert html.count(escape(short.text)) == 1  # in its textarea, not above it too
+    assert escape(str(long)) not in html
+    assert html.count(escape(long.text)) == 1
+    assert 'class="js-inline-admin-formset inline-group phrase-inline"' in html
+    # The saved rows keep the class Django's inlines.js reads (no delete button added).
+    assert html.count('class="form-row has_original"') == intent.phrases.count()
+
+
+def test_a_pasted_phrase_over_500_characters_is_refused_with_its_length(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    before = texts("ask")
+    pasted = ("Une très longue réplique collée depuis un bloc-notes. " * 12)[:599] + "!"
+    assert len(pasted) == 600
+    rows = [*current_rows(intent), (None, pasted, True)]
+
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_change", args=[intent.pk]), intent_form(intent, rows)
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert TOO_LONG.replace("501", "600") in html
+    assert texts("ask") == before
+    # The whole paste is back in its box, which has no maxlength to cut the next one.
+    assert escape(pasted) in html
+    tags = textarea_tags(html)
+    assert any('name="phrases-' in tag for tag in tags)
+    assert not [tag for tag in tags if "maxlength" in tag]
+
+
+@pytest.mark.parametrize("url_name", ["admin:fallbacks_phrase_add", "admin:fallbacks_intent_add"])
+def test_no_phrase_box_carries_a_maxlength(admin_client: Client, url_name: str) -> None:
+    html = admin_client.get(reverse(url_name)).content.decode()
+    tags = [tag for tag in textarea_tags(html) if 'text"' in tag]  # name="text", "phrases-0-text"…
+    assert tags
+    assert not [tag for tag in tags if "maxlength" in tag]
+
+
+def test_a_phrase_of_600_characters_is_refused_by_the_phrase_form(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    response = admin_client.post(
+        reverse("admin:fallbacks_phrase_add"), {"intent": intent.pk, "text": "y" * 600, "enabled": "on"}
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"text": [TOO_LONG.replace("501", "600")]}
+    assert not Phrase.objects.filter(intent=intent, text__startswith="yyy").exists()
+    assert "maxlength" not in str(response.context["adminform"].form["text"])
+
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ("/me danse la macarena", "starts with “/”: chat will see it without that character."),
+        (".commande", "starts with “.”: chat will see it without that character."),
+        ("./ les deux", "starts with “./”: chat will see it without those characters."),
+    ],
+)
+def test_a_phrase_starting_with_a_slash_or_a_dot_is_saved_with_a_warning(
+    admin_client: Client, text: str, warning: str
+) -> None:
+    intent = Intent.objects.get(slug="chill")
+    response = admin_client.post(
+        reverse("admin:fallbacks_phrase_add"),
+        {"intent": intent.pk, "text": text, "enabled": "on"},
+        follow=True,
+    )
+    assert Phrase.objects.filter(intent=intent, text=text).exists()
+    assert warnings_of(response) == [f"Phrase “{text}” (chill) {warning}"]
+
+
+def test_an_inline_phrase_starting_with_a_slash_is_saved_with_a_warning(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="chill")
+    rows = [*current_rows(intent), (None, "/me fait une pause ☕", True)]
+    response = admin_client.post(
+        reverse("admin:fallbacks_intent_change", args=[intent.pk]), intent_form(intent, rows), follow=True
+    )
+    assert "/me fait une pause ☕" in texts("chill")
+    assert warnings_of(response) == [
+        "Phrase “/me fait une pause ☕” (chill) starts with “/”: chat will see it without that character."
+    ]
+    assert not [message for level, message in messages_of(response) if level == constants.ERROR]
+
+
+def test_a_phrase_with_a_slash_or_a_dot_elsewhere_gets_no_warning(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="chill")
+    response = admin_client.post(
+        reverse("admin:fallbacks_phrase_add"),
+        {"intent": intent.pk, "text": "…et voilà, 1/2 fini.", "enabled": "on"},
+        follow=True,
+    )
+    assert Phrase.objects.filter(intent=intent, text="…et voilà, 1/2 fini.").exists()
+    assert not warnings_of(response)
+
+
+def preview_of(client: Client, text: str) -> Any:
+    return client.post(reverse("admin:fallbacks_phrase_preview"), {"text": text})
+
+
+def test_the_preview_shows_the_reply_as_chat_would_get_it(admin_client: Client) -> None:
+    text = "/Salut {user}, bienvenue chez {channel} <3 " + "bla " * 130
+    response = preview_of(admin_client, text)
+    assert response.status_code == 200
+    html = response.content.decode()
+    shown = {platform: unescape(reply) for platform, reply in PREVIEW_REPLY.findall(html)}
+    # chat_reply is what the handler sends (tests/test_fallbacks_preview.py drives the handler).
+    assert shown == {
+        "twitch": preview.chat_reply(text, "twitch"),
+        "discord": preview.chat_reply(text, "discord"),
+    }
+    assert shown["twitch"].startswith("@viewer42 Salut viewer42, bienvenue chez streamer <3 bla")
+    assert "&lt;3" in html  # escaped: the phrase is text, never markup
+    assert f"{len(shown['twitch'])}/500 characters, cut to fit" in html
+    assert f"{len(shown['discord'])}/2000 characters</span>" in html
+    assert "Chat will see it without the “/” at its start" in html
+
+
+def test_the_preview_of_an_empty_phrase_asks_for_one(admin_client: Client) -> None:
+    html = preview_of(admin_client, "   ").content.decode()
+    assert "Write a phrase to see it as chat would." in html
+    assert "phrase-preview-reply" not in html
+
+
+def test_the_preview_is_for_staff_with_access_to_phrases(
+    client: Client, admin_client: Client, django_user_model: Any
+) -> None:
+    url = reverse("admin:fallbacks_phrase_preview")
+    anonymous = client.post(url, {"text": "Salut"})
+    assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+
+    staff = django_user_model.objects.create_user("modo", password="a-long-test-password-9", is_staff=True)
+    client.force_login(staff)
+    assert client.post(url, {"text": "Salut"}).status_code == 403
+
+    assert admin_client.get(url, {"text": "Salut"}).status_code == 405
+
+
+def test_every_phrase_form_has_a_try_button(admin_client: Client) -> None:
+    intent = Intent.objects.get(slug="ask")
+    url = reverse("admin:fallbacks_phrase_preview")
+    button = f'class="button phrase-preview-button" data-url="{url}"'
+    intent_page = admin_client.get(
+        reverse("admin:fallbacks_intent_change", args=[intent.pk])
+    ).content.decode()
+    # One per saved phrase, one for the extra row, one in the template row the "Add" link copies.
+    assert intent_page.count(button) == intent.phrases.count() + 2
+    assert "Try this phrase" in intent_page
+    phrase = intent.phrases.first()
+    assert phrase is not None
+    phrase_page = admin_client.get(
+        reverse("admin:fallbacks_phrase_change", args=[phrase.pk])
+    ).content.decode()
+    assert phrase_page.count(button) == 1
+    for html in (intent_page, phrase_page):
+        assert '<script src="/static/fallbacks/phrases.js"></script>' in html
+
+
+def test_long_phrases_wrap_in_the_lists(admin_client: Client) -> None:
+    html = admin_client.get(reverse("admin:fallbacks_phrase_changelist")).content.decode()
+    assert '<link href="/static/fallbacks/phrases.css" media="all" rel="stylesheet">' in html
+    intent = Intent.objects.get(slug="ask")
+    html = admin_client.get(reverse("admin:fallbacks_intent_change", args=[intent.pk])).content.decode()
+    assert '<link href="/static/fallbacks/phrases.css" media="all" rel="stylesheet">' in html
+    css = (Path(settings.BASE_DIR) / "static" / "fallbacks" / "phrases.css").read_text()
+    rule = css[: css.index("}")]
+    assert "#result_list td.field-text" in rule and ".phrase-preview" in rule
+    assert "overflow-wrap: anywhere;" in rule

@@ -107,6 +107,10 @@ def test_a_key_cut_short_by_a_length_limit_is_still_masked(monkeypatch: pytest.M
         ),
         ("Redis at redis://:n0tS0public@10.0.0.5:6379/0", f"Redis at redis://:{MASK}@10.0.0.5:6379/0"),
         ("https://maps.example/geo?key=AIzaSyA1234567890&q=x", f"https://maps.example/geo?key={MASK}&q=x"),
+        (
+            '"GET /twitch/callback/?code=gulfwdmys5lsm6qyz4&scope=user%3Abot&state=c3ab8aa6 HTTP/1.1" 302',
+            f'"GET /twitch/callback/?code={MASK}&scope=user%3Abot&state={MASK} HTTP/1.1" 302',
+        ),
         ("github ghp_" + "a1B2" * 9 + " leaked", f"github {MASK} leaked"),
         ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4", f"jwt {MASK}"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ def test_it_serves_the_web_chat_and_stops_on_sigterm(runbot: tuple[subprocess.Po
     assert "/admin/login/" in anonymous.headers["location"]
 
     client = login(port)
-    page = client.get("/chat/")
+    page = client.get("/chat/", headers={"Accept-Language": "en"})  # French by default
     assert page.status_code == 200
     assert "Web chat" in page.text
 
@@ -113,3 +114,18 @@ def test_without_web_it_names_the_platform_variables_and_stops_on_sigint(local_d
     assert proc.returncode == 0, output
     assert "TWITCH_CLIENT_ID" in output and "DISCORD_TOKEN" in output
     assert "Stopped." in output
+
+
+def test_a_busy_port_is_one_line_naming_another_port(local_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = manage(bot_env(local_dir), "runbot", "--port", str(port))
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"Port {port} is already in use" in lines[0]
+    assert "--port " in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout

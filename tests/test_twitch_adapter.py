@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers, get_channel_layer
+from cryptography.fernet import Fernet
 
 from chatbridge.adapters.errors import AdapterFatal
 from chatbridge.adapters.outbound import Outgoing
 from chatbridge.adapters.twitch import TwitchAdapter
+from chatbridge.adapters.twitch.tokens import store_pair
 from chatbridge.channel_settings import settings_cache
 from chatbridge.events import WORKER_CHANNEL, ChatEvent
 from chatbridge.models import AdapterState, ChannelSettings, TwitchToken
+from serdabot import encryption
 from serdabot.tasks import cancel_and_wait
 from tests.adapter_support import eventually, running, running_bot
 from tests.fakes import fake_twitch as tw
@@ -302,6 +305,47 @@ async def test_a_wrong_client_secret_is_fatal(fake: FakeTwitch, layer: Any, cloc
         await adapter.run()
 
     assert "wrong-secret-9999" not in str(caught.value)
+
+
+async def test_a_refused_stored_token_is_fatal_and_the_setup_page_says_reconnect(
+    fake: FakeTwitch, layer: Any, clock: ManualClock
+) -> None:
+    # Revoked at Twitch, with its refresh token: what the bot stored is no longer good.
+    await _sync(
+        TwitchToken.objects.create,
+        user_id=tw.BOT_ID,
+        token="revoked-token-1111",
+        refresh="revoked-refresh-1111",
+    )
+    adapter = TwitchAdapter(fake.config(bot_token="", refresh_token=""), layer=layer, clock=clock)
+    with pytest.raises(AdapterFatal, match="/twitch/connect/") as caught:
+        await adapter.run()
+
+    stored = await _sync(TwitchToken.objects.get, user_id=tw.BOT_ID)
+    assert stored.needs_reconnect
+    assert "revoked-token-1111" not in str(caught.value) and "revoked-refresh-11" not in str(caught.value)
+
+
+async def test_a_token_stored_with_another_key_is_fatal_with_the_fix_named(
+    fake: FakeTwitch, layer: Any, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERDABOT_ENCRYPTION_KEY", raising=False)
+    encryption.reset_keys()
+    await _sync(store_pair, tw.BOT_ID, tw.USER_TOKEN, tw.REFRESH_TOKEN)
+    monkeypatch.setenv("SERDABOT_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    encryption.reset_keys()
+    try:
+        adapter = TwitchAdapter(fake.config(bot_token="", refresh_token=""), layer=layer, clock=clock)
+        with pytest.raises(AdapterFatal) as caught:
+            await adapter.run()
+    finally:
+        monkeypatch.delenv("SERDABOT_ENCRYPTION_KEY")
+        encryption.reset_keys()
+
+    message = str(caught.value)
+    assert "cannot be decrypted" in message and "SERDABOT_ENCRYPTION_KEY" in message
+    assert "setup page" in message
+    assert tw.USER_TOKEN not in message and fake.subscriptions == []
 
 
 async def _sync(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -8,6 +8,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from chatbridge.moderation.manage import problem
 from chatbridge.moderation.models import BlockedTerm, HeldReply
@@ -22,7 +24,7 @@ else:
     BlockedTermFormBase = forms.ModelForm
     BlockedTermAdminBase = HeldReplyAdminBase = admin.ModelAdmin
 
-MATCHING_HELP = (
+MATCHING_HELP = _(
     "Answers (and, when ticked, questions) are compared after normalisation: lowercase, no accents, "
     "look-alike letters read as Latin ones (Cyrillic а, Greek ο, fullwidth ｃ), leetspeak read as letters "
     "inside a word (c0nn4rd, $, @; a number alone stays a number), punctuation inside a word removed "
@@ -45,7 +47,7 @@ class BlockedTermForm(BlockedTermFormBase):
         if term:
             refused = problem(term, bool(data.get("regex")))
             if refused:
-                self.add_error("term", f"Cannot block this: {refused}.")
+                self.add_error("term", gettext("Cannot block this: %(problem)s.") % {"problem": refused})
         return data
 
 
@@ -67,19 +69,21 @@ class BlockedTermAdmin(BlockedTermAdminBase):
     fieldsets = [
         (None, {"description": MATCHING_HELP, "fields": ["term", "regex", "check_questions"]}),
         (
-            "Where",
+            _("Where"),
             {
-                "description": "Leave both empty for every channel. Moderators add a channel's own terms "
-                "from chat with !serdabot block <term> (a regular expression between slashes: /c[o0]n+/).",
+                "description": _(
+                    "Leave both empty for every channel. Moderators add a channel's own terms "
+                    "from chat with !serdabot block <term> (a regular expression between slashes: /c[o0]n+/)."
+                ),
                 "fields": ["platform", "channel"],
             },
         ),
-        ("Origin", {"fields": ["added_by"]}),
+        (_("Origin"), {"fields": ["added_by"]}),
     ]
 
-    @admin.display(description="Compared as")
+    @admin.display(description=_("Compared as"))
     def normalised(self, obj: BlockedTerm) -> str:
-        return "(regular expression)" if obj.regex else normalize(obj.term)
+        return gettext("(regular expression)") if obj.regex else normalize(obj.term)
 
 
 @admin.register(HeldReply)
@@ -95,14 +99,29 @@ class HeldReplyAdmin(HeldReplyAdminBase):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # written by the bot only
 
-    @admin.action(description="Mark selected held replies as reviewed")
+    @admin.action(description=_("Mark selected held replies as reviewed"))
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[HeldReply]) -> None:
         count = queryset.update(reviewed=True)
-        self.message_user(request, f"Marked {count} held repl{'y' if count == 1 else 'ies'} as reviewed.")
+        self.message_user(
+            request,
+            ngettext(
+                "Marked %(count)d held reply as reviewed.",
+                "Marked %(count)d held replies as reviewed.",
+                count,
+            )
+            % {"count": count},
+        )
 
-    @admin.action(description="Mark selected held replies as not reviewed")
+    @admin.action(description=_("Mark selected held replies as not reviewed"))
     def mark_unreviewed(self, request: HttpRequest, queryset: QuerySet[HeldReply]) -> None:
         count = queryset.update(reviewed=False)
         self.message_user(
-            request, f"Marked {count} held repl{'y' if count == 1 else 'ies'} as not reviewed.", messages.INFO
+            request,
+            ngettext(
+                "Marked %(count)d held reply as not reviewed.",
+                "Marked %(count)d held replies as not reviewed.",
+                count,
+            )
+            % {"count": count},
+            messages.INFO,
         )

@@ -7,6 +7,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 TERM_MAX_LENGTH = 200
 
@@ -18,35 +20,48 @@ class BlockedTerm(models.Model):
     """
 
     platform = models.CharField(
-        max_length=16, blank=True, help_text="Empty: every platform (with an empty channel: everywhere)."
+        _("platform"),
+        max_length=16,
+        blank=True,
+        help_text=_("Empty: every platform (with an empty channel: everywhere)."),
     )
     channel = models.CharField(
-        max_length=100, blank=True, help_text="Empty: every channel. Twitch: the login. Discord: the id."
+        _("channel"),
+        max_length=100,
+        blank=True,
+        help_text=_("Empty: every channel. Twitch: the login. Discord: the id."),
     )
     term = models.CharField(
+        _("term"),
         max_length=TERM_MAX_LENGTH,
-        help_text="A word or phrase (matched after normalising case, accents, look-alikes, leetspeak "
-        "and spacing), or a regular expression when 'Regular expression' is ticked.",
+        help_text=_(
+            "A word or phrase (matched after normalising case, accents, look-alikes, leetspeak "
+            "and spacing), or a regular expression when 'Regular expression' is ticked."
+        ),
     )
-    regex = models.BooleanField("Regular expression", default=False)
+    regex = models.BooleanField(_("Regular expression"), default=False)
     check_questions = models.BooleanField(
-        "Also check questions",
+        _("Also check questions"),
         default=False,
-        help_text="A question containing it is not sent to the model: the blocked phrase answers.",
+        help_text=_("A question containing it is not sent to the model: the blocked phrase answers."),
     )
     added_by = models.CharField(
-        max_length=100, blank=True, help_text="Who added it (from chat: the moderator)."
+        _("added by"), max_length=100, blank=True, help_text=_("Who added it (from chat: the moderator).")
     )
-    created = models.DateTimeField(default=timezone.now)
+    created = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["platform", "channel", "term"], name="unique_blocked_term"),
         ]
         ordering = ["platform", "channel", "term"]
+        verbose_name = _("blocked term")
+        verbose_name_plural = _("blocked terms")
 
     def __str__(self) -> str:
-        where = f"{self.platform}/{self.channel}" if self.channel else (self.platform or "everywhere")
+        where = (
+            f"{self.platform}/{self.channel}" if self.channel else (self.platform or gettext("everywhere"))
+        )
         return f"{self.term} ({where})"
 
     def clean(self) -> None:
@@ -55,43 +70,51 @@ class BlockedTerm(models.Model):
             self.channel.strip().lstrip("#").lower() if self.platform == "twitch" else self.channel.strip()
         )
         if not self.term:
-            raise ValidationError({"term": "A blocked term cannot be empty."})
+            raise ValidationError({"term": _("A blocked term cannot be empty.")})
         if self.channel and not self.platform:
-            raise ValidationError({"platform": "A channel belongs to a platform: pick one."})
+            raise ValidationError({"platform": _("A channel belongs to a platform: pick one.")})
         if self.regex:
             try:
                 re.compile(self.term)
             except re.error as exc:
-                raise ValidationError({"term": f"Not a valid regular expression: {exc}."}) from None
+                raise ValidationError(
+                    {"term": gettext("Not a valid regular expression: %(error)s.") % {"error": exc}}
+                ) from None
 
 
 class HeldReply(models.Model):
     """An answer the bot did not send; a phrase of the `blocked` intent went out instead."""
 
     class Reason(models.TextChoices):
-        BLOCKED_TERM = "blocked_term", "Blocked term in the answer"
-        BLOCKED_QUESTION = "blocked_question", "Blocked term in the question"
-        PROMPT_LEAK = "prompt_leak", "Repeats the system prompt"
-        MODERATION = "moderation", "Flagged by OpenAI moderation"
-        MODERATION_UNAVAILABLE = "moderation_unavailable", "Moderation check failed (held, fail closed)"
+        BLOCKED_TERM = "blocked_term", _("Blocked term in the answer")
+        BLOCKED_QUESTION = "blocked_question", _("Blocked term in the question")
+        PROMPT_LEAK = "prompt_leak", _("Repeats the system prompt")
+        MODERATION = "moderation", _("Flagged by OpenAI moderation")
+        MODERATION_UNAVAILABLE = "moderation_unavailable", _("Moderation check failed (held, fail closed)")
 
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    platform = models.CharField(max_length=16)
-    channel = models.CharField(max_length=100)
-    user = models.CharField(max_length=100)
-    reason = models.CharField(max_length=32, choices=Reason.choices)
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    platform = models.CharField(_("platform"), max_length=16)
+    channel = models.CharField(_("channel"), max_length=100)
+    user = models.CharField(_("user"), max_length=100)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
     term = models.CharField(
+        _("term"),
         max_length=TERM_MAX_LENGTH,
         blank=True,
-        help_text="The term that matched, or the moderation categories.",
+        help_text=_("The term that matched, or the moderation categories."),
     )
-    question = models.TextField(blank=True, help_text="Kept only when HISTORY_STORE_CHAT is on.")
-    answer = models.TextField(blank=True, help_text="Kept only when HISTORY_STORE_CHAT is on.")
-    reviewed = models.BooleanField(default=False)
+    question = models.TextField(
+        _("question"), blank=True, help_text=_("Kept only when HISTORY_STORE_CHAT is on.")
+    )
+    answer = models.TextField(
+        _("answer"), blank=True, help_text=_("Kept only when HISTORY_STORE_CHAT is on.")
+    )
+    reviewed = models.BooleanField(_("reviewed"), default=False)
 
     class Meta:
         ordering = ["-created"]
-        verbose_name_plural = "held replies"
+        verbose_name = _("held reply")
+        verbose_name_plural = _("held replies")
 
     def __str__(self) -> str:
         when = f"{self.created:%Y-%m-%d %H:%M}"

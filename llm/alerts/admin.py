@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from llm.alerts.dispatch import send_test
 from llm.alerts.models import Alert, AlertRules, AlertTarget
@@ -44,11 +45,11 @@ class AlertTargetAdmin(admin.ModelAdmin[AlertTarget]):
     # An address typed without a scheme is a webhook on https, never plain http.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
-    @admin.display(description="Destination")
+    @admin.display(description=gettext_lazy("Destination"))
     def destination(self, obj: AlertTarget) -> str:
         return obj.email_to if obj.kind == AlertTarget.Kind.EMAIL else masked_url(obj.url)
 
-    @admin.action(description="Send a test alert", permissions=["change"])
+    @admin.action(description=gettext_lazy("Send a test alert"), permissions=["change"])
     def send_test_alert(self, request: HttpRequest, queryset: QuerySet[AlertTarget]) -> None:
         for target in queryset:
             report_test(request, target)

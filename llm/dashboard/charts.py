@@ -13,6 +13,8 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from llm.dashboard.buckets import Buckets
 from llm.dashboard.series import REPLY, Aggregates, percentiles
@@ -29,11 +31,21 @@ def when(moment: datetime, *, seconds: bool = True) -> str:
 
 
 def beat_title(probe: Probe) -> str:
+    # static/llm/dashboard.js draws the live ones the same way.
     if probe.ok:
-        latency = f"{probe.latency_ms:.0f} ms" if probe.latency_ms is not None else "ok"
-        return f"{when(probe.created)} · up · {latency}"
+        up = _("up")
+        latency = f"{probe.latency_ms:.0f} ms" if probe.latency_ms is not None else _("ok")
+        return f"{when(probe.created)} · {up} · {latency}"
+    down, error = _("down"), probe.error or _("error")
     detail = f": {probe.detail}" if probe.detail else ""
-    return f"{when(probe.created)} · down · {probe.error or 'error'}{detail}"
+    return f"{when(probe.created)} · {down} · {error}{detail}"
+
+
+def counted(n: int, unit: str) -> str:
+    """What a latency point was measured over, e.g. 3 probes or 1 reply."""
+    if unit == "replies":
+        return ngettext("%(n)d reply", "%(n)d replies", n) % {"n": n}
+    return ngettext("%(n)d probe", "%(n)d probes", n) % {"n": n}
 
 
 def heartbeat(tier: str, probes: Sequence[Probe], slots: int = HEARTBEAT_SLOTS) -> SafeString:
@@ -48,10 +60,11 @@ def heartbeat(tier: str, probes: Sequence[Probe], slots: int = HEARTBEAT_SLOTS) 
             f'<rect class="beat {state}" x="{x}" y="0" width="{BAR}" height="{BEAT_HEIGHT}" rx="2">'
             f"<title>{escape(beat_title(probe))}</title></rect>"
         )
+    label = _("Recent probes of %(tier)s") % {"tier": tier}
     return mark_safe(
         f'<svg class="heartbeat" data-heartbeat="{escape(tier)}" data-slots="{slots}" data-bar="{BAR}" '
         f'data-gap="{GAP}" viewBox="0 0 {width} {BEAT_HEIGHT}" preserveAspectRatio="none" role="img" '
-        f'aria-label="Recent probes of {escape(tier)}">{"".join(bars)}</svg>'
+        f'aria-label="{escape(label)}">{"".join(bars)}</svg>'
     )
 
 
@@ -138,7 +151,7 @@ def latency(label: str, buckets: Buckets, points: Sequence[LatencyPoint], unit: 
     for number, point in sorted(by_number.items()):
         title = (
             f"{when(buckets.start_of(number), seconds=False)} · p50 {point.p50:.0f} ms"
-            f" · p95 {point.p95:.0f} ms · {point.count} {unit}"
+            f" · p95 {point.p95:.0f} ms · {counted(point.count, unit)}"
         )
         parts.append(
             f'<circle class="dot" cx="{_x(buckets, number):.1f}" cy="{_y(point.p95, top):.1f}" r="3">'
@@ -189,4 +202,4 @@ def replies(buckets: Buckets, counts: dict[int, dict[str, int]]) -> SafeString:
             f"{source}: {per_source.get(source, 0)}" for source in SOURCES
         )
         parts.append(f"<g><title>{escape(title)}</title>{''.join(pieces)}</g>")
-    return _svg("Replies by source", parts)
+    return _svg(_("Replies by source"), parts)

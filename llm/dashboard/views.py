@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from llm.alerts.recent import recent_alerts
 from llm.cascade.config import ConfigError, load_config
-from llm.dashboard import availability, charts, export, series, stats
+from llm.dashboard import availability, charts, export, series, setup_checklist, stats
 from llm.dashboard.buckets import Buckets
 from llm.dashboard.forms import PRESETS, Span, WindowForm
 from llm.history.scopes import CONSOLE_ROLES
@@ -96,14 +96,15 @@ def tier_panel(
     source = TIER_SOURCES[tier]
     reply_points = charts.latency_points(data, series.REPLY, source)
     probe_points = charts.latency_points(data, series.PROBE, tier)
+    uptime = {key: known.uptime(tier, span.end - length, span.end) for key, length in UPTIME_SPANS.items()}
     return {
         "tier": tier,
         "label": label,
         "state": state,
-        "uptime": {
-            key: known.uptime(tier, span.end - length, span.end) for key, length in UPTIME_SPANS.items()
-        },
+        "uptime": uptime,
         "uptime_window": known.uptime(tier, span.start, span.end),
+        # The spans by their names on the page ("24 h", "7 jours"), as the window buttons say them.
+        "uptime_shown": [(PRESETS[key][0], u) for key, u in uptime.items()],
         "probes": probes,
         "heartbeat": charts.heartbeat(tier, stats.heartbeat(tier, span.end)),
         "latency": charts.latency(_("Probe latency of %(tier)s") % {"tier": label}, buckets, probe_points),
@@ -161,6 +162,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = dashboard_context(span, now)
     context.update(form=form, presets=PRESETS, query=request.GET.urlencode())
     template = "llm/_panels.html" if request.GET.get("partial") else "llm/dashboard.html"
+    if template == "llm/dashboard.html":  # the panels' refreshes do not show it
+        context["setup"] = setup_checklist.build()
     return render(request, template, context)
 
 

@@ -1,5 +1,5 @@
 // The web chat: send a line over the websocket, show the reply with what produced it
-// (the same fields as `manage.py chat --json`).
+// (the same fields as `manage.py chat --json`). Texts go through gettext() (the /jsi18n/ catalogue).
 (function () {
   "use strict";
   const log = document.getElementById("log"), status = document.getElementById("status");
@@ -37,9 +37,11 @@
     // Which phrase set went out; none when a model answered.
     if (data.fallback_intent) { badge(li, data.fallback_intent, "intent"); li.dataset.fallbackIntent = data.fallback_intent; }
     const facts = [data.intent, ms(data.latency_ms)];
-    if (typeof data.first_token_ms === "number") facts.push("first token " + ms(data.first_token_ms));
+    if (typeof data.first_token_ms === "number") {
+      facts.push(interpolate(gettext("first token %(ms)s"), { ms: ms(data.first_token_ms) }, true));
+    }
     const tiers = data.tiers || [];
-    if (tiers.length) facts.push("tiers: " + tiers.map(tierText).join("; "));
+    if (tiers.length) facts.push(interpolate(gettext("tiers: %(tiers)s"), { tiers: tiers.map(tierText).join("; ") }, true));
     const detail = document.createElement("small");
     detail.className = "muted detail";
     detail.textContent = facts.join(" · ");
@@ -49,12 +51,12 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(scheme + "://" + location.host + "/ws/chat/");
-    socket.onopen = () => { status.textContent = "connected"; status.className = "status"; delay = 500; };
-    socket.onclose = () => { status.textContent = "disconnected, reconnecting…"; status.className = "status offline"; setTimeout(connect, delay); delay = Math.min(delay * 2, 10000); };
+    socket.onopen = () => { status.textContent = gettext("connected"); status.className = "status"; delay = 500; };
+    socket.onclose = () => { status.textContent = gettext("disconnected, reconnecting…"); status.className = "status offline"; setTimeout(connect, delay); delay = Math.min(delay * 2, 10000); };
     socket.onmessage = (e) => {
       const data = JSON.parse(e.data);
       if (data.error) line(data.error, "me");
-      else if (data.reply === null) line("(no reply: not a command or a mention)", "me");
+      else if (data.reply === null) line(gettext("(no reply: not a command or a mention)"), "me");
       else reply(data);
     };
   }

@@ -3,6 +3,7 @@
 // once; the server-rendered panels are then refreshed in place (never a page reload).
 // {kind: "status", data: {live}} says whether the server still hears new rows: it cannot
 // while it has lost its channel layer (Redis), although the socket itself stays open.
+// Texts go through gettext() and interpolate() (Django's /jsi18n/ catalogue, loaded by base.html).
 (function () {
   "use strict";
   const panels = document.getElementById("panels");
@@ -11,9 +12,12 @@
   if (!panels || !status || !feed) return;
   const timeZone = panels.dataset.timeZone || "UTC";
   const STATES = {
-    up: "Up", down: "Down", cooling: "Cooling down", warming: "Warming up",
-    budget: "Daily budget reached", not_configured: "Not configured", disabled: "Disabled", paused: "Paused", stopped: "Bot stopped",
+    up: gettext("Up"), down: gettext("Down"), cooling: gettext("Cooling down"), warming: gettext("Warming up"),
+    budget: gettext("Daily budget reached"), not_configured: gettext("Not configured"), disabled: gettext("Disabled"),
+    paused: gettext("Paused"), stopped: gettext("Bot stopped"),
   };
+  const fmt = (text, values) => interpolate(text, values, true);
+  const ms = (value) => fmt(gettext("%(ms)s ms"), { ms: Math.round(value || 0) });
   const FEED_MAX = 50, REFRESH_DELAY = 2000, REFRESH_MIN_GAP = 10000;
   let socket = null, retryDelay = 1000, everConnected = false, lostAt = null;
   let refreshTimer = null, lastRefresh = 0, eventsSeen = 0, paused = false;
@@ -33,19 +37,38 @@
     status.className = "live-status " + cls;
   }
 
+  // What failed, as the server recorded it: an error class, then its message.
+  const failure = (d) => `${d.error || gettext("error")}${d.detail ? ": " + d.detail : ""}`;
+
   function describe(kind, d) {
     switch (kind) {
       case "probe":
-        return `${d.tier} probe: ` + (d.ok ? `up, ${Math.round(d.latency_ms || 0)} ms` : `down, ${d.error || "error"}${d.detail ? ": " + d.detail : ""}`);
-      case "call":
-        return `reply to ${d.platform} !${d.intent} from ${d.source}${d.fallback_intent ? " (" + d.fallback_intent + ")" : ""}, ${Math.round(d.latency_ms || 0)} ms` +
-          (d.first_token_ms != null ? `, first token ${Math.round(d.first_token_ms)} ms` : "");
+        return d.ok
+          ? fmt(gettext("%(tier)s probe: up, %(latency)s"), { tier: d.tier, latency: ms(d.latency_ms) })
+          : fmt(gettext("%(tier)s probe: down, %(failure)s"), { tier: d.tier, failure: failure(d) });
+      case "call": {
+        const source = d.source + (d.fallback_intent ? " (" + d.fallback_intent + ")" : "");
+        const text = fmt(gettext("reply to %(platform)s !%(intent)s from %(source)s, %(latency)s"),
+          { platform: d.platform, intent: d.intent, source, latency: ms(d.latency_ms) });
+        return d.first_token_ms != null
+          ? text + fmt(gettext(", first token %(latency)s"), { latency: ms(d.first_token_ms) })
+          : text;
+      }
       case "tier_event":
-        return `${d.tier} is now ${STATES[d.state] || d.state}${d.error ? " (" + d.error + ")" : ""}`;
-      case "usage":
-        return `${d.tier} request (${d.model || "?"}): ${(d.prompt_tokens || 0) + (d.completion_tokens || 0)} tokens${d.reported ? "" : " (estimated)"}`;
-      case "boot":
-        return `bot started (${d.process || d.mode}): LLM ${d.found ? "found" + (d.model ? ", " + d.model : "") : "not found" + (d.error ? ", " + d.error : "")}`;
+        return fmt(gettext("%(tier)s is now %(state)s"), { tier: d.tier, state: STATES[d.state] || d.state }) +
+          (d.error ? " (" + d.error + ")" : "");
+      case "usage": {
+        const values = { tier: d.tier, model: d.model || "?", tokens: (d.prompt_tokens || 0) + (d.completion_tokens || 0) };
+        return d.reported
+          ? fmt(gettext("%(tier)s request (%(model)s): %(tokens)s tokens"), values)
+          : fmt(gettext("%(tier)s request (%(model)s): %(tokens)s tokens (estimated)"), values);
+      }
+      case "boot": {
+        const process = d.process || d.mode;
+        return d.found
+          ? fmt(gettext("bot started (%(process)s): LLM found"), { process }) + (d.model ? ", " + d.model : "")
+          : fmt(gettext("bot started (%(process)s): LLM not found"), { process }) + (d.error ? ", " + d.error : "");
+      }
       default:
         return kind;
     }
@@ -76,9 +99,10 @@
     rect.setAttribute("height", "30");
     rect.setAttribute("rx", "2");
     const title = document.createElementNS(ns, "title");
+    // As the server draws it (llm/dashboard/charts.py beat_title).
     title.textContent = `${when(d.created)} · ` + (d.ok
-      ? `up · ${d.latency_ms == null ? "ok" : Math.round(d.latency_ms) + " ms"}`
-      : `down · ${d.error || "error"}${d.detail ? ": " + d.detail : ""}`);
+      ? `${gettext("up")} · ${d.latency_ms == null ? gettext("ok") : ms(d.latency_ms)}`
+      : `${gettext("down")} · ${failure(d)}`);
     rect.append(title);
     svg.append(rect);
     const beats = svg.querySelectorAll("rect.beat");
@@ -102,7 +126,7 @@
     try {
       const response = await fetch(panels.dataset.refreshUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
       if (response.redirected || !response.ok) {
-        setStatus("Your session has ended: reload the page to log in again.", "offline");
+        setStatus(gettext("Your session has ended: reload the page to log in again."), "offline");
         return;
       }
       panels.innerHTML = await response.text();
@@ -123,10 +147,10 @@
   function onServerStatus(d) {
     if (d.live === false) {
       paused = true;
-      setStatus("Live updates paused: the server lost its channel layer, retrying…", "offline");
+      setStatus(gettext("Live updates paused: the server lost its channel layer, retrying…"), "offline");
     } else if (d.live === true && paused) {
       paused = false;
-      setStatus(`Live · resumed at ${when(new Date().toISOString())}`, "live");
+      setStatus(fmt(gettext("Live · resumed at %(time)s"), { time: when(new Date().toISOString()) }), "live");
       // Rows saved while the server was deaf never reached this page: redraw from the database.
       if (panels.dataset.live === "1") refresh();
     }
@@ -153,11 +177,12 @@
       retryDelay = 1000;
       paused = false;  // a new connection: the server says so again if it is still deaf
       if (everConnected) {
-        setStatus(`Live · reconnected at ${when(new Date().toISOString())} after losing the connection at ${when(lostAt)}`, "live");
+        setStatus(fmt(gettext("Live · reconnected at %(time)s after losing the connection at %(lost)s"),
+          { time: when(new Date().toISOString()), lost: when(lostAt) }), "live");
         // Rows saved while the socket was down never reached this page: redraw from the database.
         if (panels.dataset.live === "1") refresh();
       } else {
-        setStatus("Live", "live");
+        setStatus(gettext("Live"), "live");
       }
       everConnected = true;
       lostAt = null;
@@ -165,12 +190,12 @@
     socket.onmessage = onMessage;
     socket.onclose = (event) => {
       if (event.code === 4403) {
-        setStatus("Live updates refused: log in as a staff member.", "offline");
+        setStatus(gettext("Live updates refused: log in as a staff member."), "offline");
         return;
       }
       if (lostAt === null) lostAt = new Date().toISOString();
       const seconds = Math.round(retryDelay / 1000);
-      setStatus(`Connection lost at ${when(lostAt)}: reconnecting in ${seconds} s…`, "offline");
+      setStatus(fmt(gettext("Connection lost at %(time)s: reconnecting in %(seconds)s s…"), { time: when(lostAt), seconds }), "offline");
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 30000);
     };

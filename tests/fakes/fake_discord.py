@@ -9,6 +9,10 @@ Slash commands: the bulk overwrite of application commands (global and per serve
 INTERACTION_CREATE with an APPLICATION_COMMAND payload, the interaction callback and
 the interaction webhook (followups, edits of the original response), with Discord's
 rules: one callback per interaction, nothing on its webhook before it.
+
+The setup page's calls: the current application (with its intent flags), the bot's
+servers and their channels. `token` is the one accepted: set another to have the bot's
+refused. `serving_in_thread()` runs a fake for sync code (views) calling it with httpx.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -49,6 +56,10 @@ MESSAGE_CONTENT_INTENT = 1 << 15
 EPHEMERAL = 1 << 6  # message flags
 DEFERRED_CHANNEL_MESSAGE = 5  # interaction callback types
 CHANNEL_MESSAGE = 4
+GATEWAY_MESSAGE_CONTENT = 1 << 18  # application flags: the intent switched on in the portal
+GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
+CATEGORY = "3900"  # a category channel (type 4): no messages, never picked
+VOICE = "4002"
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -236,6 +247,9 @@ class FakeDiscord:
         # Application command bulk overwrites: (server id, or None for global; the commands).
         self.command_syncs: list[tuple[str | None, list[dict[str, Any]]]] = []
         self.refuse_sync_to: set[str] = set()  # servers answering 403 Missing Access
+        # GET /applications/@me's flags: the Message Content intent on in the portal.
+        self.application_flags = GATEWAY_MESSAGE_CONTENT
+        self.guilds = [guild_create()]  # the servers the bot is in (GET /users/@me/guilds)
         # Interaction callbacks, followups and edits of the original response, in order.
         self.callbacks: list[dict[str, Any]] = []
         self.followups: list[dict[str, Any]] = []
@@ -252,6 +266,9 @@ class FakeDiscord:
             [
                 web.get("/api/v10/users/@me", self._me),
                 web.get("/api/v10/oauth2/applications/@me", self._application),
+                web.get("/api/v10/applications/@me", self._current_application),
+                web.get("/api/v10/users/@me/guilds", self._my_guilds),
+                web.get("/api/v10/guilds/{guild}/channels", self._guild_channels),
                 web.post("/api/v10/channels/{channel}/messages", self._post_message),
                 web.put("/api/v10/applications/{app}/commands", self._put_commands),
                 web.put("/api/v10/applications/{app}/guilds/{guild}/commands", self._put_commands),
@@ -345,6 +362,52 @@ class FakeDiscord:
                 "flags": 0,
             }
         )
+
+    async def _current_application(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        return _json(
+            {
+                "id": BOT["id"],
+                "name": "SerdaBot",
+                "description": "",
+                "icon": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "bot": BOT,
+                "verify_key": "x",
+                "flags": self.application_flags,
+            }
+        )
+
+    async def _my_guilds(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        return _json(
+            [
+                {
+                    "id": g["id"],
+                    "name": g["name"],
+                    "icon": None,
+                    "owner": False,
+                    "permissions": "0",
+                    "features": [],
+                }
+                for g in self.guilds
+            ]
+        )
+
+    async def _guild_channels(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        guild = next((g for g in self.guilds if g["id"] == request.match_info["guild"]), None)
+        if guild is None:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        extra = [
+            {"id": CATEGORY, "type": 4, "name": "Salons", "position": 0, "guild_id": guild["id"]},
+            {"id": VOICE, "type": 2, "name": "vocal", "position": 5, "guild_id": guild["id"]},
+        ]
+        return _json([*guild["channels"], *extra] if guild["id"] == GUILD else guild["channels"])
 
     async def _post_message(self, request: web.Request) -> web.Response:
         self.post_attempts += 1
@@ -490,3 +553,22 @@ class FakeDiscord:
                 )
                 self.identified.set()
         return socket
+
+
+@contextmanager
+def serving_in_thread(**options: Any) -> Iterator[FakeDiscord]:
+    """A FakeDiscord on its own event loop in a background thread, for sync code (views)
+    that calls it with blocking HTTP."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-discord", daemon=True)
+    thread.start()
+    try:
+        fake = asyncio.run_coroutine_threadsafe(FakeDiscord(**options).start(), loop).result(10)
+        try:
+            yield fake
+        finally:
+            asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

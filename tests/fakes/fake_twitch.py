@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from yarl import URL
 
 from chatbridge.config import TwitchConfig
 
@@ -31,6 +35,7 @@ USER_TOKEN = "user-token-6b1c2f0a9e"
 REFRESH_TOKEN = "refresh-token-77d0c4b1a2"
 APP_TOKEN = "app-token-5e8a1b"
 BOT_SCOPES = ["user:read:chat", "user:write:chat", "user:bot"]
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 NOW = "2024-01-01T00:00:00Z"
 
 
@@ -204,6 +209,27 @@ def bot_message(broadcaster: tuple[str, str], *, moderator: bool = True) -> dict
     )
 
 
+@dataclass
+class DevicePlan:
+    """How a device code ends: approved by `user` with `scopes`, or refused with `message`
+    ("expired_token", "invalid device code"), after `after_polls` pending polls, the
+    first `slow_downs` of which answer slow_down."""
+
+    user: tuple[str, str] | None = None
+    scopes: list[str] | None = None
+    message: str = ""
+    after_polls: int = 0
+    slow_downs: int = 0
+
+
+@dataclass
+class Device:
+    user_code: str
+    scopes: list[str]
+    plan: DevicePlan | None = None
+    polls: int = 0
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": "fake", "status": status, "message": message}, status=status)
 
@@ -220,6 +246,7 @@ class FakeTwitch:
         self.refresh_tokens: dict[str, str] = {REFRESH_TOKEN: BOT_ID}
         self.requests: list[str] = []
         self.subscriptions: list[dict[str, Any]] = []
+        self.unsubscribed: list[dict[str, Any]] = []  # subscriptions deleted (DELETE ?id=), in order
         self.sent: list[dict[str, Any]] = []  # chat messages accepted
         self.chat_posts = 0  # every POST /chat/messages, accepted or not
         # What the next chat POSTs answer: "429", "duplicate"; empty: accepted.
@@ -235,6 +262,19 @@ class FakeTwitch:
         # Subscription types Twitch refuses: type -> (status, message).
         self.refused_subscriptions: dict[str, tuple[int, str]] = {}
         self.sockets: list[tuple[str, web.WebSocketResponse]] = []
+        # Authorization-code grant: code -> (user id, scopes), single use (see grant_code).
+        self.codes: dict[str, tuple[str, list[str]]] = {}
+        # The authorize page: who is signed in to approve (sign_in_as), and each visit's query.
+        self.signed_in: tuple[tuple[str, str], list[str] | None] | None = None
+        self.authorizations: list[dict[str, str]] = []
+        # Every OAuth token request's parameters, query and form body together.
+        self.token_requests: list[dict[str, str]] = []
+        # Device-code grant: device code -> Device; what the next one started will do.
+        self.devices: dict[str, Device] = {}
+        self.device_interval: float = 5
+        self.device_expires_in: float = 1800
+        self.device_polls = 0
+        self._device_plan: DevicePlan | None = None
         self._sessions = itertools.count(1)
         self._issued = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -248,6 +288,8 @@ class FakeTwitch:
         app.add_routes(
             [
                 web.post("/oauth2/token", self._token),
+                web.post("/oauth2/device", self._device),
+                web.get("/oauth2/authorize", self._authorize),
                 web.get("/oauth2/validate", self._validate),
                 web.get("/helix/users", self._users),
                 web.get("/helix/channels", self._channels),
@@ -262,6 +304,7 @@ class FakeTwitch:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.loop = asyncio.get_running_loop()
         return self
 
     async def close(self) -> None:
@@ -332,6 +375,59 @@ class FakeTwitch:
     def replies_to(self, message_id: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m.get("reply_parent_message_id") == message_id]
 
+    def sign_in_as(self, user: tuple[str, str], scopes: list[str] | None = None) -> None:
+        """The next visits to the authorize page approve at once, as `user` (id, login),
+        granting what was asked (or `scopes`), and redirect back with a code."""
+        self.signed_in = (user, scopes)
+
+    def call(self, coroutine: Any, timeout: float = 10.0) -> Any:
+        """Run a coroutine on the fake's own loop (from a test's thread)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        # What the browser meets on Twitch: the consent page, approved by a signed-in user.
+        self.authorizations.append(dict(request.query))
+        if self.signed_in is None:
+            return web.Response(text="Log in to Twitch", content_type="text/html")
+        user, scopes = self.signed_in
+        granted = scopes if scopes is not None else request.query.get("scope", "").split()
+        code = f"code-{uuid.uuid4().hex[:12]}"
+        self.grant_code(code, user, granted)
+        target = URL(request.query["redirect_uri"]).update_query(
+            code=code, scope=" ".join(granted), state=request.query.get("state", "")
+        )
+        raise web.HTTPFound(str(target))
+
+    def grant_code(self, code: str, user: tuple[str, str], scopes: list[str]) -> None:
+        """`user` (id, login) approved `scopes` on the authorize page; Twitch redirects with `code`."""
+        self.users[user[0]] = user[1]
+        self.codes[code] = (user[0], list(scopes))
+
+    def approve_device(
+        self,
+        user: tuple[str, str],
+        scopes: list[str] | None = None,
+        *,
+        after_polls: int = 0,
+        slow_downs: int = 0,
+    ) -> None:
+        """`user` enters the code of the newest waiting device flow (or of the next one
+        started): the token request after `after_polls` pending polls gets tokens for
+        `scopes` (default: those the device flow asked for)."""
+        self.users[user[0]] = user[1]
+        self._decide(DevicePlan(user=user, scopes=scopes, after_polls=after_polls, slow_downs=slow_downs))
+
+    def expire_device(self, *, after_polls: int = 0, message: str = "expired_token") -> None:
+        """The newest waiting device code (or the next one) runs out after `after_polls` polls."""
+        self._decide(DevicePlan(message=message, after_polls=after_polls))
+
+    def _decide(self, plan: DevicePlan) -> None:
+        waiting = [d for d in self.devices.values() if d.plan is None]
+        if waiting:
+            waiting[-1].plan = plan
+        else:
+            self._device_plan = plan
+
     # Handlers.
 
     @web.middleware
@@ -341,12 +437,22 @@ class FakeTwitch:
         return response
 
     async def _token(self, request: web.Request) -> web.Response:
-        query = request.query
+        # twitchio sends query parameters; the setup pages a form body, as Twitch documents.
+        query = {k: str(v) for k, v in [*request.query.items(), *(await request.post()).items()]}
+        self.token_requests.append(query)
         if self.token_outages > 0:
             self.token_outages -= 1
             return _error(500, "Internal Server Error")
+        if query.get("grant_type") == DEVICE_GRANT:
+            # A public client's device flow: the client id only, no secret.
+            return self._device_token(query)
         if query.get("client_id") != CLIENT_ID or query.get("client_secret") != self.client_secret:
             return _error(403, "invalid client secret")
+        if query.get("grant_type") == "authorization_code":
+            granted = self.codes.pop(query.get("code", ""), None)
+            if granted is None:
+                return _error(400, "Invalid authorization code")
+            return self._issue(*granted)
         if query.get("grant_type") == "client_credentials":
             return web.json_response(
                 {"access_token": APP_TOKEN, "expires_in": 5_000_000, "token_type": "bearer"}
@@ -367,6 +473,57 @@ class FakeTwitch:
                 "token_type": "bearer",
             }
         )
+
+    def _issue(self, user_id: str, scopes: list[str]) -> web.Response:
+        n = next(self._issued)
+        token, refresh = f"user-token-granted-{n}e5", f"refresh-token-granted-{n}f7"
+        self.user_tokens[token] = (user_id, scopes, 14_000)
+        self.refresh_tokens[refresh] = user_id
+        return web.json_response(
+            {
+                "access_token": token,
+                "refresh_token": refresh,
+                "expires_in": 14_000,
+                "scope": scopes,
+                "token_type": "bearer",
+            }
+        )
+
+    async def _device(self, request: web.Request) -> web.Response:
+        params = {k: str(v) for k, v in [*request.query.items(), *(await request.post()).items()]}
+        if params.get("client_id") != CLIENT_ID:
+            return _error(400, "invalid client")
+        n = next(self._issued)
+        device_code, user_code = f"device-code-{n}b8", f"FAKE{n:04d}"
+        device = Device(user_code, params.get("scopes", "").split(), plan=self._device_plan)
+        self._device_plan = None
+        self.devices[device_code] = device
+        return web.json_response(
+            {
+                "device_code": device_code,
+                "expires_in": self.device_expires_in,
+                "interval": self.device_interval,
+                "user_code": user_code,
+                "verification_uri": f"https://www.twitch.tv/activate?public=true&device-code={user_code}",
+            }
+        )
+
+    def _device_token(self, query: dict[str, str]) -> web.Response:
+        device = self.devices.get(query.get("device_code", ""))
+        if device is None or query.get("client_id") != CLIENT_ID:
+            return _error(400, "invalid device code")
+        self.device_polls += 1
+        device.polls += 1
+        plan = device.plan
+        if plan is None or device.polls <= plan.after_polls:
+            if plan is not None and plan.slow_downs > 0:
+                plan.slow_downs -= 1
+                return _error(400, "slow_down")
+            return _error(400, "authorization_pending")
+        del self.devices[query["device_code"]]
+        if plan.user is None:
+            return _error(400, plan.message)
+        return self._issue(plan.user[0], plan.scopes if plan.scopes is not None else device.scopes)
 
     async def _validate(self, request: web.Request) -> web.Response:
         # Twitch takes "OAuth <token>" or "Bearer <token>" here; twitchio sends either.
@@ -464,6 +621,14 @@ class FakeTwitch:
         )
 
     async def _unsubscribe(self, request: web.Request) -> web.Response:
+        if self._bearer(request) not in self.user_tokens:
+            return _error(401, "invalid access token")
+        wanted = request.query.get("id", "")
+        found = [s for s in self.subscriptions if s["id"] == wanted]
+        if not found:
+            return _error(404, "subscription not found")
+        self.subscriptions.remove(found[0])
+        self.unsubscribed.append(found[0])
         return web.Response(status=204)
 
     async def _chat(self, request: web.Request) -> web.Response:
@@ -535,3 +700,22 @@ class FakeTwitch:
                     "payload": {},
                 }
             )
+
+
+@contextmanager
+def serving_in_thread(**options: Any) -> Iterator[FakeTwitch]:
+    """A FakeTwitch on its own event loop in a background thread, for sync code (views,
+    management commands) that calls it with blocking HTTP."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-twitch", daemon=True)
+    thread.start()
+    try:
+        fake = asyncio.run_coroutine_threadsafe(FakeTwitch(**options).start(), loop).result(10)
+        try:
+            yield fake
+        finally:
+            asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -38,6 +38,7 @@ from chatbridge.clock import Clock, SystemClock
 from chatbridge.config import DiscordConfig, RateLimit
 from chatbridge.cooldowns import Cooldowns
 from chatbridge.events import ChatEvent
+from chatbridge.models import DiscordBot
 
 log = logging.getLogger("chatbridge.discord")
 
@@ -54,6 +55,12 @@ def point_discord_at(config: DiscordConfig) -> None:
     # discord.py reads these class attributes for every request and connection.
     discord.http.Route.BASE = config.api_url
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+
+
+def only_listed_setting() -> bool | None:
+    """The setup page's "answer only in the channels I pick"; None without a stored setup
+    (a configuration given whole, as DISCORD_CHANNELS once was, keeps its own)."""
+    return DiscordBot.objects.filter(pk=1).values_list("only_listed", flat=True).first()
 
 
 class DiscordClient(discord.Client):
@@ -105,6 +112,10 @@ class DiscordAdapter:
         self.cooldowns = Cooldowns(clock=self.clock.now)
         # Kept across relays, as the cooldowns are: a redelivery comes after a reconnection.
         self.recent_ids = RecentIds(self.clock.now)
+        # Which channels get answers follows the rows live (see _follow_rows): "only the
+        # channels I pick" and the picked (joined) rows. Until the snapshot is first
+        # reloaded, the configuration read at start.
+        self.only_listed = config.only_listed or bool(config.channels)
         self.allowed = frozenset(config.channels)
         self.client: DiscordClient | None = None
         self.relay: Relay | None = None
@@ -124,7 +135,14 @@ class DiscordAdapter:
 
     async def run(self) -> None:
         point_discord_at(self.config)
-        await self.channel_settings.ensure_rows(self.platform, self.config.channels)
+        stop_following = self.channel_settings.on_reload(self._follow_rows)
+        try:
+            await self.channel_settings.ensure_rows(self.platform, self.config.channels)
+            await self._run()
+        finally:
+            stop_following()
+
+    async def _run(self) -> None:
         client = self.client = DiscordClient(self)
         # Per connection, as the client: an interaction is answered through its client's session.
         interactions = self.interactions = Interactions(self.clock.now)
@@ -183,10 +201,11 @@ class DiscordAdapter:
     def _answers_in(self, in_guild: bool, channel: str, channel_id: int | None) -> bool:
         if not in_guild:
             return self.config.allow_dms
-        if not self.allowed:
+        if not self.only_listed:
             return True
+        allowed = self.allowed
         # A thread counts as its parent channel.
-        return channel in self.allowed or str(channel_id) in self.allowed
+        return channel in allowed or str(channel_id) in allowed
 
     async def on_message(self, message: discord.Message) -> None:
         try:
@@ -231,6 +250,18 @@ class DiscordAdapter:
         task = asyncio.create_task(slash.refuse(line(UNAVAILABLE, language)))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _follow_rows(self) -> None:
+        """After every reload of the settings snapshot (a row saved here or in another
+        process, or the periodic refresh; in the thread that reloaded): the picked channels,
+        and whether only they are answered, without a restart."""
+        self.allowed = frozenset(self.channel_settings.joined(self.platform))
+        try:
+            only_listed = only_listed_setting()
+        except DatabaseError:
+            return  # the switch as it was; the next reload reads it again
+        if only_listed is not None:
+            self.only_listed = only_listed
 
     def _note_channel(self, guild: discord.Guild | None, channel: object) -> None:
         """Give a channel its admin row the first time it speaks, in the background.

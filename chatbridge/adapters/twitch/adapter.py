@@ -1,32 +1,46 @@
-"""The Twitch adapter: EventSub chat in, Helix replies out, through the shared relay."""
+"""The Twitch adapter: EventSub chat in, Helix replies out, through the shared relay.
+
+Its settings are read at each start (`stored_config.twitch_config`: the environment,
+then what the setup page stored), and its channels are the joined rows, followed while
+it runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 import twitchio
 import twitchio.eventsub.websockets
 import twitchio.http
+from asgiref.sync import sync_to_async
 from channels.layers import BaseChannelLayer
 from django.conf import settings
+from django.db import DatabaseError
 
+from chatbridge import stored_config
 from chatbridge.adapters.errors import AdapterFatal
 from chatbridge.adapters.recent import RecentIds
 from chatbridge.adapters.relay import Relay
 from chatbridge.adapters.status import AdapterStatus, State
 from chatbridge.adapters.tasks import first_done, run_until_failure
-from chatbridge.adapters.twitch.client import HOW_TO, TwitchClient
+from chatbridge.adapters.twitch.client import HOW_TO, TwitchClient, reason
 from chatbridge.adapters.twitch.messages import chat_event, source_channel
 from chatbridge.adapters.twitch.sender import HelixSender, ReplyParents
 from chatbridge.adapters.twitch.streams import StreamInfos
+from chatbridge.adapters.twitch.tokens import amark_needs_reconnect
 from chatbridge.channel_settings import ChannelSettingsCache, settings_cache
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.config import RateLimit, TwitchConfig
 from chatbridge.cooldowns import Cooldowns
+from serdabot.outage import describe
 
 log = logging.getLogger("chatbridge.twitch")
+
+# The longest a channel whose subscription failed waits before it is tried again.
+RETRY_CAP = 300.0
 
 
 def point_twitchio_at(config: TwitchConfig) -> None:
@@ -45,7 +59,12 @@ def fatal_reason(exc: BaseException) -> AdapterFatal | None:
         return AdapterFatal(f"Twitch refused the bot's token and its refresh token ({HOW_TO})")
     if isinstance(exc, twitchio.HTTPException) and exc.status in (400, 401, 403):
         path = exc.route.path if exc.route is not None else "the API"
-        fix = "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET" if path.startswith("oauth2") else "the bot's scopes"
+        fix = (
+            "the application's client id and secret (TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET, or "
+            "/twitch/connect/)"
+            if path.startswith("oauth2")
+            else "the bot's scopes"
+        )
         message = exc.extra.get("message", "") if isinstance(exc.extra, dict) else ""
         return AdapterFatal(f"Twitch refused {path} (HTTP {exc.status}: {message}); check {fix} ({HOW_TO})")
     return None
@@ -56,7 +75,7 @@ class TwitchAdapter:
 
     def __init__(
         self,
-        config: TwitchConfig,
+        config: TwitchConfig | None = None,
         *,
         layer: BaseChannelLayer | None = None,
         clock: Clock | None = None,
@@ -64,7 +83,10 @@ class TwitchAdapter:
         watch_every: float = 5.0,
         down_for_too_long: float = 180.0,
     ) -> None:
-        self.config = config
+        # None: read at each start from stored_config. Given (tests): used as it is, its
+        # channels given rows (joined) at each start.
+        self.fixed_config = config
+        self.config = config or TwitchConfig()
         self.layer = layer
         self.clock = clock or SystemClock()
         self.channel_settings = channel_settings
@@ -85,6 +107,7 @@ class TwitchAdapter:
         self._stopping = False
         self.client: TwitchClient | None = None
         self.relay: Relay | None = None
+        self._rows_changed = asyncio.Event()
 
     def secrets(self) -> tuple[str, ...]:
         handled = self.client.handled_secrets if self.client is not None else set()
@@ -96,9 +119,30 @@ class TwitchAdapter:
             return self.config.rate_limit_moderator
         return self.config.rate_limit
 
+    async def _load_config(self) -> TwitchConfig:
+        if self.fixed_config is not None:
+            await self.channel_settings.ensure_rows(self.platform, self.fixed_config.channels)
+            return self.fixed_config
+        config = await sync_to_async(stored_config.twitch_config)()
+        if not config.configured:
+            problem = await sync_to_async(stored_config.twitch_problem)(config)
+            raise AdapterFatal(problem or "not configured: connect Twitch at /twitch/connect/")
+        await self.channel_settings.refresh()  # the rows as they are now
+        return config
+
     async def run(self) -> None:
+        self.config = await self._load_config()
         point_twitchio_at(self.config)
-        await self.channel_settings.ensure_rows(self.platform, self.config.channels)
+        # Set by the settings snapshot's reloads (any thread): the rows may have changed.
+        loop = asyncio.get_running_loop()
+        self._rows_changed = rows_changed = asyncio.Event()
+        stop_listening = self.channel_settings.on_reload(lambda: _set_from_any_thread(loop, rows_changed))
+        try:
+            await self._run()
+        finally:
+            stop_listening()
+
+    async def _run(self) -> None:
         client = self.client = TwitchClient(self.config, self)
         relay = self.relay = Relay(
             self.platform,
@@ -118,12 +162,19 @@ class TwitchAdapter:
         starter = asyncio.create_task(client.start(with_adapter=False), name="twitchio")
         try:
             await self._until_ready(client, starter)
-            self.streams.keep_only(client.logins)  # a channel taken off TWITCH_CHANNELS is forgotten
             if client.user is not None and client.user.name:
                 relay.bot_names = (settings.BOT_NAME, client.user.name)
+            pending = await self._follow_rows(client)
             await self._connected()
             log.info("Twitch: connected as bot %s in %d channel(s)", self.config.bot_id, len(client.channels))
-            await run_until_failure(self._client_stopped(starter), relay.run(), self._watch())
+            if not client.channels:
+                log.info("Twitch: no channel joined yet; add one at /twitch/connect/ (read at once)")
+            await run_until_failure(
+                self._client_stopped(starter),
+                relay.run(),
+                self._watch(),
+                self._keep_following(client, pending),
+            )
         finally:
             self._stopping = True  # closing our own websocket is not a lost connection
             self.connected.clear()
@@ -144,6 +195,8 @@ class TwitchAdapter:
                 raise ConnectionError("twitchio stopped during start-up")
             fatal = fatal_reason(error)
             if fatal is not None:
+                if isinstance(error, twitchio.InvalidTokenException):
+                    await amark_needs_reconnect(self.config.bot_id)
                 raise fatal
             if isinstance(error, twitchio.HTTPException):
                 # Its text holds the request URL, query string (client secret, tokens) included.
@@ -156,6 +209,46 @@ class TwitchAdapter:
         # Shielded: on shutdown, run() closes the client itself, in order.
         await asyncio.shield(starter)
         raise ConnectionError("twitchio client stopped")
+
+    # The channels: the joined rows.
+
+    async def _follow_rows(self, client: TwitchClient) -> bool:
+        """Subscribe the joined rows' chat and unsubscribe the others. True when some channel
+        is still to be tried again."""
+        wanted = self.channel_settings.joined(self.platform)
+        try:
+            changes = await client.follow(list(wanted))
+        except twitchio.InvalidTokenException:
+            await amark_needs_reconnect(self.config.bot_id)
+            raise AdapterFatal(f"Twitch refused the bot's token and its refresh token ({HOW_TO})") from None
+        except Exception as exc:
+            # Helix or the websocket failed: what is joined stays joined, the rest is tried again.
+            log.warning("Twitch: could not update the channels read (%s); trying again", reason(exc))
+            return True
+        self.streams.keep_only(client.logins)  # a channel left is forgotten
+        self.moderated.intersection_update(client.channels)
+        new_ids = {u.name.lower(): u.id for u in changes.joined if u.name and not wanted.get(u.name.lower())}
+        if new_ids:
+            try:
+                await sync_to_async(stored_config.fill_broadcaster_ids)(new_ids)
+            except DatabaseError as exc:
+                log.warning("Twitch: channel ids not stored (%s); stored at the next join", describe(exc))
+        return changes.pending
+
+    async def _keep_following(self, client: TwitchClient, pending: bool) -> None:
+        """Follow the rows: at each reload of the settings snapshot (a row saved here or in
+        another process, or the periodic refresh), and again later while a channel failed."""
+        retry = self.watch_every
+        while True:
+            try:
+                async with asyncio.timeout(retry if pending else None):
+                    await self._rows_changed.wait()
+            except TimeoutError:
+                retry = min(retry * 2, RETRY_CAP)
+            else:
+                retry = self.watch_every
+            self._rows_changed.clear()
+            pending = await self._follow_rows(client)
 
     async def _connected(self) -> None:
         self.connected.set()
@@ -173,6 +266,8 @@ class TwitchAdapter:
             if (chatter.name or "").lower() in self.config.ignored_bots:
                 return
             if self.relay is not None and self.client is not None:
+                if message.broadcaster.id not in self.client.logins:
+                    return  # a channel just left (paused or removed): its last lines go unanswered
                 event = chat_event(
                     message, self.config.bot_id, joined=self.client.logins, streams=self.streams
                 )
@@ -217,7 +312,8 @@ class TwitchAdapter:
         down_since: float | None = None
         while True:
             await asyncio.sleep(self.watch_every)
-            if self._live_sockets():
+            # No channel joined: no websocket either, and nothing lost.
+            if self._live_sockets() or (self.client is not None and not self.client.channels):
                 down_since = None
                 if self.status.state != State.CONNECTED:
                     await self._connected()
@@ -228,3 +324,8 @@ class TwitchAdapter:
                 await self.on_closed()
             elif now - down_since > self.down_for_too_long:
                 raise ConnectionError(f"no EventSub connection for {now - down_since:.0f} s")
+
+
+def _set_from_any_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    with contextlib.suppress(RuntimeError):  # that loop is closed: its adapter is gone
+        loop.call_soon_threadsafe(event.set)

@@ -1,9 +1,17 @@
-"""`python manage.py chat`: talk to the bot from the terminal (the console adapter)."""
+"""`python manage.py chat`: talk to the bot from the terminal (the console adapter).
+
+At a terminal the log stays out of the conversation: start-up warnings show before the
+banner, then only errors (`--verbose`: the whole log, as runbot's). It goes to stderr either
+way, and piped or with `-m` the log is as runbot's. Ctrl-C quits with exit code 0, at the
+prompt or while a reply is awaited.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +28,7 @@ from chatbridge.bot import (
     stop_runtime,
 )
 from chatbridge.events import Reply, reply_json
+from chatbridge.terminal import TerminalLines
 from serdabot.database import close_connection
 from serdabot.outage import connection_errors
 from serdabot.process import set_role
@@ -37,20 +46,35 @@ class Command(BaseCommand):
             action="store_true",
             help="Talk as a moderator: `!serdabot off|on|llm off|llm on|status|block|unblock|forget` work.",
         )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="Show the log (on stderr) during an interactive session too; by default only errors.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         set_role("console")
+        interactive = options["message"] is None and sys.stdin.isatty()
+        quiet = interactive and not options["verbose"]
+        if quiet:
+            log_at_least(logging.WARNING)  # start-up warnings (no LLM found) still show
         try:
-            check_migrations()
-        except PendingMigrations as exc:
-            raise CommandError(str(exc)) from None
-        except connection_errors():
-            # Unreachable: the bot still answers, from the built-in phrases; the runtime
-            # says so in one line as it starts.
-            close_connection()
-        asyncio.run(self.session(options))
+            try:
+                check_migrations()
+            except PendingMigrations as exc:
+                raise CommandError(str(exc)) from None
+            except connection_errors():
+                # Unreachable: the bot still answers, from the built-in phrases; the runtime
+                # says so in one line as it starts.
+                close_connection()
+            asyncio.run(self.session(options, interactive=interactive, quiet=quiet))
+        except KeyboardInterrupt:
+            # Ctrl-C is how one leaves: the session has stopped cleanly, no traceback.
+            if interactive:
+                self.stdout.write("")
+            return
 
-    async def session(self, options: dict[str, Any]) -> None:
+    async def session(self, options: dict[str, Any], *, interactive: bool, quiet: bool) -> None:
         bot = await start_runtime("chat")
         worker = start_worker()
         console = ConsoleAdapter(user=options["user"], moderator=options["moderator"])
@@ -58,16 +82,22 @@ class Command(BaseCommand):
             if options["message"] is not None:
                 await self.exchange(console, options["message"], options["json"])
                 return
-            interactive = sys.stdin.isatty()
+            lines = TerminalLines()
+            if interactive:
+                if quiet:
+                    log_at_least(logging.ERROR)  # nothing more between the prompt and the replies
+                self.stdout.write(banner(options["user"], verbose=not quiet))
             while True:
                 if interactive:
                     self.stdout.write("> ", ending="")
                     self.stdout.flush()
-                line = await asyncio.to_thread(sys.stdin.readline)
-                if not line:
+                line = await lines.get()
+                if line is None:
+                    if interactive:
+                        self.stdout.write("")  # Ctrl-D: the shell's prompt on a line of its own
                     break
                 if line.strip():
-                    await self.exchange(console, line.rstrip("\n"), options["json"])
+                    await self.exchange(console, line, options["json"])
         finally:
             await cancel([worker])
             await stop_runtime(bot)
@@ -91,6 +121,18 @@ class Command(BaseCommand):
         if reply.tiers:
             summary += "\n  tiers: " + "; ".join(describe_tier(tier) for tier in reply.tiers)
         return summary
+
+
+def banner(user: str, *, verbose: bool) -> str:
+    end = "Ctrl-Z then Enter" if os.name == "nt" else "Ctrl-D"
+    log = "" if verbose else "; --verbose shows the log"
+    return f"Chatting with the bot as {user}: type a message and press Enter. Ctrl-C or {end} quits{log}."
+
+
+def log_at_least(level: int) -> None:
+    """Only records of `level` and above reach the console log handler (settings.LOGGING's, on stderr)."""
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
 
 
 def describe_tier(tier: Mapping[str, Any]) -> str:

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatbridge.bot import ALL_PLATFORMS, PendingMigrations, check_migrations, run_bot
+from chatbridge.config import check_env
+from chatbridge.webserver import PortUnavailable, check_port
 from llm.history.backfill import backfill_if_needed
 from serdabot.database import Stopped, wait_for_database
 from serdabot.process import set_role
@@ -56,6 +58,15 @@ class Command(BaseCommand):
             platforms &= {"web"}
         if options["no_worker"] and not settings.REDIS_URL:
             raise CommandError("--no-worker needs a shared channel layer: set REDIS_URL")
+        # A platform setting people get wrong (a login for an id, a URL for a channel): one line
+        # naming it (manage.py prints the SettingError), before anything starts.
+        check_env(platforms)
+        if "web" in platforms:
+            try:
+                # Before the database wait and boot detection: a busy port is said at once.
+                check_port(options["host"], options["port"])
+            except PortUnavailable as exc:
+                raise CommandError(str(exc)) from None
         set_role(role_of(platforms, worker=not options["no_worker"]))
         try:
             # A database down at start (rebooting with the host, restarting) is waited for,
@@ -67,11 +78,15 @@ class Command(BaseCommand):
             log.info("Stopped.")
             return
         backfill_if_needed()
-        asyncio.run(
-            run_bot(
-                platforms=platforms,
-                host=options["host"],
-                port=options["port"],
-                worker=not options["no_worker"],
+        try:
+            asyncio.run(
+                run_bot(
+                    platforms=platforms,
+                    host=options["host"],
+                    port=options["port"],
+                    worker=not options["no_worker"],
+                )
             )
-        )
+        except PortUnavailable as exc:
+            # Taken between the check above and the web server's start: the bot has stopped.
+            raise CommandError(str(exc)) from None
