@@ -16,6 +16,7 @@ class ChannelSettingsAdmin(admin.ModelAdmin[ChannelSettings]):
         "platform",
         "channel",
         "label",
+        "joined",
         "bot_enabled",
         "llm_enabled",
         "persona",
@@ -29,11 +30,22 @@ class ChannelSettingsAdmin(admin.ModelAdmin[ChannelSettings]):
         "cooldown_notice",
         "fallback_mode",
     ]
-    list_editable = ["ask_enabled", "chill_enabled", "mention_enabled", "user_cooldown", "channel_cooldown"]
-    list_filter = ["platform", "bot_enabled", "llm_enabled", "persona", "language", "fallback_mode"]
+    list_editable = [
+        "joined",
+        "ask_enabled",
+        "chill_enabled",
+        "mention_enabled",
+        "user_cooldown",
+        "channel_cooldown",
+    ]
+    list_filter = ["platform", "joined", "bot_enabled", "llm_enabled", "persona", "language", "fallback_mode"]
     search_fields = ["channel", "label", "extra_names"]
     fieldsets = [
-        (None, {"fields": ["platform", "channel", "label", "bot_enabled", "llm_enabled"]}),
+        (None, {"fields": ["platform", "channel", "label", "joined", "bot_enabled", "llm_enabled"]}),
+        (
+            _("From the platform"),
+            {"fields": ["broadcaster_id", "guild_id", "bot_authorized"], "classes": ["collapse"]},
+        ),
         (
             _("Persona"),
             {
@@ -50,6 +62,8 @@ class ChannelSettingsAdmin(admin.ModelAdmin[ChannelSettings]):
         ),
         (_("Replies"), {"fields": ["fallback_mode", "reply_queue_limit"]}),
     ]
+    # Filled in from Twitch's and Discord's answers (the setup pages), not typed.
+    readonly_fields = ["broadcaster_id", "guild_id", "bot_authorized"]
 
 
 @admin.register(AdapterState)

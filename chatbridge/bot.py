@@ -19,7 +19,7 @@ from chatbridge.adapters.registry import Adapter
 from chatbridge.adapters.relay import Relay
 from chatbridge.adapters.setup_watch import SetupWatch
 from chatbridge.channel_settings import settings_cache
-from chatbridge.first_run import announce
+from chatbridge.first_run import announce, base_url
 from chatbridge.moderation.terms import blocked_terms
 from chatbridge.runtime import BotRuntime
 from chatbridge.webserver import WebServer
@@ -225,7 +225,7 @@ async def run_bot(
     chat_worker = build_worker() if worker else None
     tasks = [start_worker(chat_worker), start_pruning(stop)] if chat_worker is not None else []
     # The setup pages are on this process's web server, when it runs one.
-    watch = SetupWatch(platforms, setup_url=f"http://{host}:{port}/" if "web" in platforms else "")
+    watch = SetupWatch(platforms, setup_url=base_url(host, port) + "/" if "web" in platforms else "")
     if watch.platforms and bot is None and not await warm_phrases():
         tasks.append(asyncio.create_task(keep_trying_phrases(), name="phrases-retry"))
     tasks += start_adapters(platforms, watch)

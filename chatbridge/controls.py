@@ -208,8 +208,11 @@ class Controls:
 
 def _save_channel(platform: str, channel: str, fields: dict[str, bool]) -> None:
     with reconnecting():
+        # A row made here is not joined: a control still on its way after the channel was
+        # removed must not bring it back (a Discord channel is answered anyway unless the
+        # bot answers only in picked ones).
         row, _ = ChannelSettings.objects.get_or_create(
-            platform=platform, channel=channel_key(platform, channel)[1]
+            platform=platform, channel=channel_key(platform, channel)[1], defaults={"joined": False}
         )
         for name, value in fields.items():
             setattr(row, name, value)

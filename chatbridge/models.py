@@ -265,6 +265,9 @@ class TwitchToken(models.Model):
     scopes = models.CharField(_("scopes"), max_length=500, blank=True, default="", db_default="")
     # Twitch refused it and its refresh token: the connect page says "reconnect".
     needs_reconnect = models.BooleanField(_("needs reconnecting"), default=False, db_default=False)
+    # When the setup page (or `twitchlogin`) last stored it: a running adapter restarts with a
+    # newer one, and never writes its own older token over it.
+    connected = models.DateTimeField(_("connected"), null=True, blank=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from chatbridge.config import DiscordConfig, TwitchConfig
 from chatbridge.models import ChannelSettings, DiscordBot, Platform, Seeded, TwitchApp, TwitchToken
@@ -26,14 +26,26 @@ DISCORD_SEED = "DISCORD_CHANNELS"
 
 
 def seed_channels(name: str, platform: str, channels: tuple[str, ...]) -> bool:
-    """Copy an environment channel list into rows, the first time only. True if it did."""
-    with transaction.atomic():
-        if Seeded.objects.filter(name=name).exists():
-            return False
-        for channel in channels:
-            key = channel.strip().lstrip("#").lower() if platform == Platform.TWITCH else channel.strip()
-            ChannelSettings.objects.get_or_create(platform=platform, channel=key)
-        Seeded.objects.create(name=name)
+    """Copy an environment channel list into rows, the first time only. True if it did.
+
+    The list is what the bot read until now: its channels are joined, and rows it no longer
+    named (made by an older version, which kept them) are paused rather than joined again.
+    """
+    keys = [c.strip().lstrip("#").lower() if platform == Platform.TWITCH else c.strip() for c in channels]
+    try:
+        with transaction.atomic():
+            _, created = Seeded.objects.get_or_create(name=name)
+            if not created:
+                return False
+            for key in keys:
+                ChannelSettings.objects.update_or_create(
+                    platform=platform, channel=key, defaults={"joined": True}
+                )
+            if keys:
+                rows = ChannelSettings.objects.filter(platform=platform).exclude(channel__in=keys)
+                rows.update(joined=False)
+    except IntegrityError:
+        return False  # another process (the web, the bot) seeded at the same moment
     if channels:
         log.info(
             "%s copied into %d channel row(s); edit them on the setup page from now on", name, len(channels)
@@ -85,10 +97,10 @@ def twitch_problem(config: TwitchConfig) -> str:
 
 
 def twitch_token_stamp(bot_id: str) -> str:
-    """When the bot's token row last changed ("" without one): a new connection from the
-    setup page shows here."""
-    row = TwitchToken.objects.filter(user_id=bot_id).only("updated").first() if bot_id else None
-    return row.updated.isoformat() if row is not None else ""
+    """When the setup page (or `twitchlogin`) last connected the bot account ("" never): a
+    new connection shows here. Tokens twitchio refreshes or stores do not change it."""
+    row = TwitchToken.objects.filter(user_id=bot_id).only("connected").first() if bot_id else None
+    return row.connected.isoformat() if row is not None and row.connected is not None else ""
 
 
 def fill_broadcaster_ids(ids: Mapping[str, str]) -> int:

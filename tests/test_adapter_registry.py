@@ -89,12 +89,15 @@ def test_the_setup_changes_with_the_credentials_and_a_new_token_but_holds_no_sec
 ) -> None:
     TwitchApp.objects.create(pk=1, client_id="cid", client_secret="secret-1234", bot_id="2914196")
     first = read_setup("twitch")
-    store_pair("2914196", "token-aaaa-1111", "refresh-aaaa-1111")
+    store_pair("2914196", "token-aaaa-0000", "refresh-aaaa-0000")  # twitchio storing its own
+    stored = read_setup("twitch")
+    store_pair("2914196", "token-aaaa-1111", "refresh-aaaa-1111", connected=True)  # the setup page
     reconnected = read_setup("twitch")
     TwitchApp.objects.filter(pk=1).update(client_id="another-cid")
     other_app = read_setup("twitch")
 
     assert first.configured and not first.problem
+    assert stored.revision == first.revision  # a refresh or a store by the adapter restarts nothing
     assert reconnected.credentials == first.credentials and reconnected.revision != first.revision
     assert other_app.credentials != first.credentials
     for setup in (first, reconnected, other_app):

@@ -151,6 +151,7 @@ def test_channel_settings_are_edited_in_the_admin() -> None:
             "persona": "english",
             "language": "en",
             "ask_prompt": "  You are a pirate.  ",
+            "joined": "on",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -161,6 +162,39 @@ def test_channel_settings_are_edited_in_the_admin() -> None:
         45,
         "silent",
     )
+    assert row.joined  # added from the admin: read at once
+
+
+@pytest.mark.django_db
+def test_a_channel_is_paused_and_resumed_from_the_admin_list() -> None:
+    row = ChannelSettings.objects.create(platform="twitch", channel="streamer")
+    User.objects.create_superuser("streamer", "s@example.com", "a-long-test-password-42")
+    client = Client()
+    client.login(username="streamer", password="a-long-test-password-42")
+    page = client.get("/admin/chatbridge/channelsettings/")
+    assert 'name="form-0-joined"' in page.content.decode()
+
+    def list_edit(joined: bool) -> None:
+        data = {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-0-id": str(row.pk),
+            "form-0-ask_enabled": "on",
+            "form-0-chill_enabled": "on",
+            "form-0-mention_enabled": "on",
+            "form-0-user_cooldown": "30",
+            "form-0-channel_cooldown": "5",
+            "_save": "Save",
+        }
+        if joined:
+            data["form-0-joined"] = "on"
+        response = client.post("/admin/chatbridge/channelsettings/", data)
+        assert response.status_code == 302, response.content.decode()[:2000]
+
+    list_edit(joined=False)
+    assert not ChannelSettings.objects.get().joined
+    list_edit(joined=True)
+    assert ChannelSettings.objects.get().joined
 
 
 @pytest.mark.django_db

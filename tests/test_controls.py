@@ -213,3 +213,10 @@ async def test_controls_answer_in_english_in_an_english_channel(handler: Handler
     await ChannelSettings.objects.acreate(platform="twitch", channel="streamer", language="en")
     await settings_cache.refresh()
     assert await say(handler, "!serdabot llm off") == f"@modo {TEXTS['en']['llm_off']}"
+
+
+async def test_a_control_after_the_channel_was_removed_does_not_join_it_again(handler: Handler) -> None:
+    # The streamer removed the channel on the setup page while a moderator's line was on its way.
+    assert await say(handler, "!serdabot llm off") is not None
+    saved = await row()
+    assert saved.llm_enabled is False and saved.joined is False  # the adapter does not subscribe it

@@ -13,8 +13,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
-from chatbridge.adapters.twitch.tokens import load_pairs, store_pair
-from chatbridge.models import DiscordBot, TwitchApp, TwitchToken
+from chatbridge.adapters.twitch.tokens import TokenPair, load_pair, store_pair
+from chatbridge.models import DiscordBot, TwitchApp
 from serdabot import encryption
 from serdabot.encryption import SecretUnreadable, Unreadable, check, decrypt, encrypt
 from serdabot.env import SettingError
@@ -38,6 +38,11 @@ def use_key(monkeypatch: pytest.MonkeyPatch, key: str, old: str = "") -> None:
     if old:
         monkeypatch.setenv("SERDABOT_ENCRYPTION_KEY_OLD", old)
     encryption.reset_keys()
+
+
+def load_pairs() -> list[TokenPair]:
+    stored = load_pair("2914196")
+    return [stored.pair] if stored is not None else []
 
 
 def raw(table: str, column: str) -> list[str]:
@@ -147,7 +152,10 @@ def test_the_migration_encrypts_clear_tokens_and_back() -> None:
         executor = MigrationExecutor(connection)
         executor.migrate([("chatbridge", "0003_setup_encrypted_secrets")])
         assert TOKEN not in raw("chatbridge_twitchtoken", "token")[0]
-        assert TwitchToken.objects.get().token == TOKEN
+        after = MigrationExecutor(connection).loader.project_state(
+            ("chatbridge", "0003_setup_encrypted_secrets")
+        )
+        assert after.apps.get_model("chatbridge", "TwitchToken").objects.get().token == TOKEN
 
         executor = MigrationExecutor(connection)
         executor.migrate([("chatbridge", "0002_moderation_persona_controls")])
@@ -189,3 +197,12 @@ def test_reencrypt_writes_every_secret_with_the_new_key(monkeypatch: pytest.Monk
     use_key(monkeypatch, Fernet.generate_key().decode())
     with pytest.raises(CommandError, match="2 row"):
         call_command("reencrypt", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_another_accounts_unreadable_token_does_not_block_the_bots(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_key(monkeypatch, Fernet.generate_key().decode())
+    store_pair("1971641", "streamers-token-0101", "streamers-refresh-0101")  # connected by mistake once
+    use_key(monkeypatch, Fernet.generate_key().decode())
+    store_pair("2914196", TOKEN, REFRESH)  # the bot, connected again after the key changed
+    assert [p.token for p in load_pairs()] == [TOKEN]

@@ -14,9 +14,9 @@ from asgiref.sync import sync_to_async
 
 from chatbridge.adapters.setup_watch import SetupWatch
 from chatbridge.adapters.status import State
-from chatbridge.adapters.twitch.tokens import store_pair
+from chatbridge.adapters.twitch.tokens import load_pair, store_pair
 from chatbridge.bot import cancel, start_adapters, start_change_listener
-from chatbridge.models import ChannelSettings, DiscordBot, TwitchApp, TwitchToken
+from chatbridge.models import AdapterState, ChannelSettings, DiscordBot, TwitchApp, TwitchToken
 from serdabot.broadcast import notify_changed
 from tests.adapter_support import eventually, running_bot
 from tests.fakes import fake_twitch as tw
@@ -65,7 +65,7 @@ def connect_twitch(token: str = tw.USER_TOKEN, refresh: str = tw.REFRESH_TOKEN) 
     TwitchApp.objects.update_or_create(
         pk=1, defaults={"client_id": tw.CLIENT_ID, "client_secret": tw.CLIENT_SECRET, "bot_id": tw.BOT_ID}
     )
-    store_pair(tw.BOT_ID, token, refresh, login=tw.BOT_LOGIN)
+    store_pair(tw.BOT_ID, token, refresh, login=tw.BOT_LOGIN, connected=True)
     ChannelSettings.objects.get_or_create(platform="twitch", channel=tw.STREAMER[1])
     notify_changed("twitch-setup")
 
@@ -163,3 +163,47 @@ async def test_a_discord_token_saved_on_its_page_starts_discord(
             await eventually(lambda: "discord" not in watch.running, what="Discord stopped")
     finally:
         await discord.close()
+
+
+async def test_stopping_waits_for_the_adapters_to_close(fake: FakeTwitch, env: pytest.MonkeyPatch) -> None:
+    await sync_to_async(connect_twitch)()
+    async with running_bot(), watching("twitch") as watch:
+        await eventually(lambda: state(watch, "twitch") == State.CONNECTED, what="Twitch started")
+        adapter = watch.running["twitch"].adapter
+    # cancel() repeats its cancellations: the watch still waited for the adapter's own cleanup.
+    assert adapter.status.state == State.STOPPED
+    row = await AdapterState.objects.aget(platform="twitch")
+    assert row.state == AdapterState.State.STOPPED
+
+
+async def test_a_token_that_lacks_a_scope_fails_once_and_is_not_restarted_again_and_again(
+    fake: FakeTwitch, env: pytest.MonkeyPatch
+) -> None:
+    fake.user_tokens["scopeless-token-3333"] = (tw.BOT_ID, ["user:read:chat"], 14_000)
+    await sync_to_async(connect_twitch)("scopeless-token-3333", "scopeless-refresh-3333")
+    async with running_bot(), watching("twitch") as watch:
+        await eventually(lambda: state(watch, "twitch") == State.FAILED, what="the fatal error")
+        failed = watch.running["twitch"]
+        for _ in range(3):  # the periodic looks: the adapter stored the token it was given
+            await watch.look()
+        assert watch.running["twitch"] is failed
+        assert "user:bot" in str(failed.adapter.status.last_error)
+
+
+async def test_the_bot_account_connected_again_while_running_restarts_with_the_new_token(
+    fake: FakeTwitch, env: pytest.MonkeyPatch
+) -> None:
+    await sync_to_async(connect_twitch)()
+    async with running_bot(), watching("twitch") as watch:
+        await eventually(lambda: state(watch, "twitch") == State.CONNECTED, what="Twitch started")
+        first = watch.running["twitch"].adapter
+        fake.user_tokens["second-token-4444"] = (tw.BOT_ID, tw.BOT_SCOPES, 14_000)
+        fake.refresh_tokens["second-refresh-4444"] = tw.BOT_ID
+        await sync_to_async(connect_twitch)("second-token-4444", "second-refresh-4444")
+        await eventually(lambda: watch.running["twitch"].adapter is not first, what="the restart")
+        await eventually(lambda: state(watch, "twitch") == State.CONNECTED, what="connected again")
+        asked = await ask(fake, "!ask toujours là ?")
+        await eventually(lambda: fake.replies_to(asked), what="the reply")
+    # The first adapter, closing, did not write its old token over the new connection.
+    stored = await sync_to_async(load_pair)(tw.BOT_ID)
+    assert stored is not None and stored.pair.token == "second-token-4444"

@@ -124,3 +124,20 @@ def test_discord_asks_for_message_content_only_when_the_checked_application_has_
     DiscordBot.objects.filter(pk=1).update(message_content=False)
     env.setenv("DISCORD_MESSAGE_CONTENT", "true")  # the operator's word wins
     assert stored_config.discord_config().message_content
+
+
+def test_the_first_seeding_pauses_old_rows_the_list_no_longer_names(env: pytest.MonkeyPatch) -> None:
+    # An upgrade: an older version kept a row for every channel it was ever told to read.
+    ChannelSettings.objects.create(platform="twitch", channel="streamer")
+    ChannelSettings.objects.create(platform="twitch", channel="dropped_months_ago")
+    env.setenv("TWITCH_CHANNELS", "streamer")
+
+    assert stored_config.twitch_config().channels == ("streamer",)
+    assert not ChannelSettings.objects.get(channel="dropped_months_ago").joined  # kept, paused
+
+
+def test_seeding_twice_at_once_is_no_error(env: pytest.MonkeyPatch) -> None:
+    env.setenv("TWITCH_CHANNELS", "streamer")
+    assert stored_config.seed_channels("TWITCH_CHANNELS", "twitch", ("streamer",))
+    assert not stored_config.seed_channels("TWITCH_CHANNELS", "twitch", ("streamer", "other"))
+    assert channels() == ["streamer"]

@@ -516,3 +516,22 @@ async def test_without_helix_titles_nor_channel_update_chat_still_works(
     assert len(helix) == 1 and "HTTP 500" in helix[0].getMessage()
     assert len(refused) == 1 and "HTTP 403" in refused[0].getMessage()
     assert len(adapter.streams) == 0
+
+
+async def test_a_token_revoked_while_running_stops_the_adapter_and_says_reconnect(
+    fake: FakeTwitch, layer: Any, clock: ManualClock
+) -> None:
+    adapter = TwitchAdapter(fake.config(), layer=layer, clock=clock, watch_every=0.05)
+    task = asyncio.create_task(adapter.run())
+    await eventually(lambda: adapter.connected.is_set() or task.done(), what="connected")
+    assert adapter.client is not None and not task.done()
+    # Revoked at Twitch: twitchio's hourly revalidation fails, its refresh is refused, and it
+    # drops the token without a word (the real twitchio path, against the fake's 400).
+    fake.refresh_tokens.clear()
+    kept = adapter.client.tokens[tw.BOT_ID]
+    await adapter.client._http._refresh_token(tw.BOT_ID, kept["refresh"])
+
+    with pytest.raises(AdapterFatal, match="/twitch/connect/"):
+        await asyncio.wait_for(task, 10)
+    stored = await _sync(TwitchToken.objects.get, user_id=tw.BOT_ID)
+    assert stored.needs_reconnect

@@ -29,7 +29,7 @@ from chatbridge.adapters.registry import (
 )
 from chatbridge.adapters.supervisor import Supervisor
 from serdabot.outage import describe
-from serdabot.tasks import cancel_and_wait
+from serdabot.tasks import cancel_and_wait, finish_shielded
 
 log = logging.getLogger("serdabot.bot")
 
@@ -37,6 +37,8 @@ log = logging.getLogger("serdabot.bot")
 NOTICES = {"twitch": "twitch-setup", "discord": "discord-setup"}
 # Seconds between two looks without a notice (one read of two or three rows).
 LOOK_EVERY = 30.0
+# Seconds the adapters get to close when the watch stops (their relays drained before, in shut_down).
+STOP_WITHIN = 15.0
 
 
 @dataclass
@@ -100,7 +102,12 @@ class SetupWatch:
                     log.warning("chat platform settings not read (%s); trying again later", describe(exc))
         finally:
             self._loop = None
-            await cancel_and_wait([r.task for r in self.running.values()])
+            # Shielded: run_bot's cancellation is repeated, and the adapters' own cleanup (twitchio
+            # closed, tokens saved, the "stopped" state row) must end before the process goes on
+            # closing what they use.
+            await finish_shielded(
+                cancel_and_wait([r.task for r in self.running.values()]), within=STOP_WITHIN
+            )
 
     async def _first_look(self) -> None:
         while True:
@@ -135,7 +142,12 @@ class SetupWatch:
                 log.info("%s credentials changed: restarting its adapter", platform.capitalize())
                 await cancel_and_wait([current.task])
                 await self._start(platform, setup)
-            elif current.failed and (platform in noticed or current.setup.revision != setup.revision):
+            elif current.setup.revision != setup.revision:
+                # The bot account connected again from the setup page: its new token, now.
+                log.info("%s connected again: restarting its adapter", platform.capitalize())
+                await cancel_and_wait([current.task])
+                await self._start(platform, setup)
+            elif current.failed and platform in noticed:
                 log.info("%s settings saved again: starting its adapter again", platform.capitalize())
                 await self._start(platform, setup)
         self._looked = True

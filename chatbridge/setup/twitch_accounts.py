@@ -53,6 +53,7 @@ def connect_bot(grant: Grant, identity: Identity) -> None:
             grant.refresh_token,
             login=identity.login,
             scopes=" ".join(identity.scopes),
+            connected=True,
         )
         app = TwitchApp.load()
         app.bot_id, app.bot_login = identity.user_id, identity.login

@@ -165,7 +165,8 @@ def callback(request: HttpRequest) -> HttpResponse:
                 % {"login": identity.login},
             )
     except (TwitchError, MissingScopes) as exc:
-        log.warning("Twitch authorization (%s) failed: %s", purpose, exc)
+        # The message is page text, in the viewer's language: the log names the kind only.
+        log.warning("Twitch authorization (%s) failed: %s", purpose, type(exc).__name__)
         messages.error(request, str(exc))
     return redirect("twitch-connect")
 

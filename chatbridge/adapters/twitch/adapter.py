@@ -312,6 +312,7 @@ class TwitchAdapter:
         down_since: float | None = None
         while True:
             await asyncio.sleep(self.watch_every)
+            await self._check_token()
             # No channel joined: no websocket either, and nothing lost.
             if self._live_sockets() or (self.client is not None and not self.client.channels):
                 down_since = None
@@ -324,6 +325,19 @@ class TwitchAdapter:
                 await self.on_closed()
             elif now - down_since > self.down_for_too_long:
                 raise ConnectionError(f"no EventSub connection for {now - down_since:.0f} s")
+
+    async def _check_token(self) -> None:
+        """twitchio revalidates the token hourly and, when Twitch refuses it and its refresh
+        token (revoked: a password change, the app disconnected), drops it without a word.
+        The setup page then says "reconnect", and the adapter stops until it is connected
+        again (the setup watch starts it then)."""
+        if self.client is None or self.client.tokens.get(self.config.bot_id) is not None:
+            return
+        await amark_needs_reconnect(self.config.bot_id)
+        raise AdapterFatal(
+            "Twitch no longer accepts the bot's token (revoked, or its refresh token refused): "
+            "connect the bot account again at /twitch/connect/"
+        )
 
 
 def _set_from_any_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import twitchio
@@ -22,7 +23,7 @@ from twitchio import eventsub
 from twitchio.authentication import ValidateTokenPayload
 
 from chatbridge.adapters.errors import AdapterFatal
-from chatbridge.adapters.twitch.tokens import TokenPair, aload_pairs, amark_needs_reconnect, astore_pair
+from chatbridge.adapters.twitch.tokens import TokenPair, aload_pair, amark_needs_reconnect, astore_kept
 from chatbridge.config import TwitchConfig
 from serdabot.encryption import SecretUnreadable
 from serdabot.outage import describe
@@ -70,6 +71,8 @@ class TwitchClient(twitchio.Client):
         self._updated: set[str] = set()  # channels whose channel.update came while Helix answered
         self._unknown: set[str] = set()  # wanted logins Twitch does not know: said once
         self._failing: dict[str, str] = {}  # login -> why its chat subscription failed, said once
+        # When the setup page stored the token this client loaded: a newer one is not overwritten.
+        self.connected_at: datetime | None = None
         # Every token this client touched, so error text can be scrubbed of them (even after close).
         self.handled_secrets: set[str] = set()
 
@@ -77,10 +80,11 @@ class TwitchClient(twitchio.Client):
 
     async def load_tokens(self, path: str | None = None, /) -> None:
         try:
-            pairs = await aload_pairs()
+            loaded = await aload_pair(self.config.bot_id)
         except SecretUnreadable as exc:
             raise AdapterFatal(str(exc)) from None
-        stored = [p for p in pairs if p.user_id == self.config.bot_id]
+        stored = [loaded.pair] if loaded is not None else []
+        self.connected_at = loaded.connected if loaded is not None else None
         candidates = [*stored]
         seed = TokenPair(self.config.bot_id, self.config.bot_token, self.config.refresh_token)
         if seed.token and all(p.token != seed.token for p in stored):
@@ -128,17 +132,17 @@ class TwitchClient(twitchio.Client):
             kept = self.tokens.get(validated.user_id)
             if kept is not None:
                 self.handled_secrets.update((kept["token"], kept["refresh"]))
-                await astore_pair(validated.user_id, kept["token"], kept["refresh"])
+                await astore_kept(validated.user_id, kept["token"], kept["refresh"], since=self.connected_at)
         return validated
 
     async def save_tokens(self, path: str | None = None, /) -> None:
         for user_id, data in self.tokens.items():
-            await astore_pair(user_id, data["token"], data["refresh"])
+            await astore_kept(user_id, data["token"], data["refresh"], since=self.connected_at)
 
     async def event_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
         self.handled_secrets.update((payload.token, payload.refresh_token))
-        await astore_pair(payload.user_id, payload.token, payload.refresh_token)
-        log.info("Twitch token for the bot refreshed and stored")
+        if await astore_kept(payload.user_id, payload.token, payload.refresh_token, since=self.connected_at):
+            log.info("Twitch token for the bot refreshed and stored")
 
     # The channels: the joined rows, followed while running.
 
