@@ -37,12 +37,15 @@ def path_of(name: str, fallback: str) -> str:
         return fallback
 
 
+# This machine, however the server listens: shown as localhost, the one name Twitch accepts in an
+# http OAuth redirect URL (and one name for one session cookie).
+LOOPBACK = frozenset({"", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost"})
+
+
 def browsable_host(host: str) -> str:
     """An address a browser on this machine reaches a server listening on `host` at."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
+    if host in LOOPBACK:
+        return "localhost"
     return f"[{host}]" if ":" in host else host
 
 

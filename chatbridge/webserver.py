@@ -32,10 +32,17 @@ def listen_sockets(host: str, port: int) -> list[socket.socket]:
     except socket.gaierror as exc:
         raise PortUnavailable(f"Cannot listen on {host!r}: {exc.strerror}. Check --host.") from None
     sockets: list[socket.socket] = []
-    try:
-        for family, kind, proto, _, address in dict.fromkeys(infos):
+    skipped: OSError | None = None
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        try:
             sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
+        except OSError as exc:
+            # A family this kernel lacks (`localhost` also naming ::1 with IPv6 disabled):
+            # asyncio's create_server skips the address too.
+            skipped = exc
+            continue
+        sockets.append(sock)
+        try:
             # asyncio sets SO_REUSEADDR on POSIX only: on Windows it would let two servers share a port.
             if os.name == "posix":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -43,9 +50,18 @@ def listen_sockets(host: str, port: int) -> list[socket.socket]:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
             sock.setblocking(False)
-    except OSError as exc:
-        close(sockets)
-        raise PortUnavailable(unavailable_message(host, port, exc)) from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                # The family exists but has no such address here (bpo-30945): skipped like asyncio does.
+                sockets.remove(sock)
+                sock.close()
+                skipped = exc
+                continue
+            close(sockets)
+            raise PortUnavailable(unavailable_message(host, port, exc)) from None
+    if not sockets:
+        reason = skipped or OSError(errno.EADDRNOTAVAIL, "no address to listen on")
+        raise PortUnavailable(unavailable_message(host, port, reason))
     return sockets
 
 

@@ -73,4 +73,7 @@ Invoke-Native ".venv\Scripts\ruff.exe" @("format", "--check", ".")
 Invoke-Native ".venv\Scripts\mypy.exe" @(".")
 Write-Host "Running the tests..."
 # Every test, the real-model (llm) ones included (test.sh's -m "": PowerShell drops an empty argument).
+# A developer's .env must not reach the tests (they set what they need); an explicit
+# SERDABOT_ENV_FILE still names a file to use.
+if (-not $env:SERDABOT_ENV_FILE) { $env:SERDABOT_ENV_FILE = "nul" }
 Invoke-Native $python (@("-m", "pytest", "-m", "llm or not llm") + $args)

@@ -40,4 +40,7 @@ echo "Checking lint, format and types..."
 .venv/bin/mypy .
 echo "Running the tests..."
 # -m "" selects every test, the real-model (llm) ones included.
+# A developer's .env (DEBUG=0, a DATABASE_URL, real tokens) must not reach the tests: they
+# set what they need themselves. SERDABOT_ENV_FILE, when set, still names a file to use.
+export SERDABOT_ENV_FILE="${SERDABOT_ENV_FILE:-/dev/null}"
 .venv/bin/python -m pytest -m "" "$@"

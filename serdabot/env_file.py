@@ -54,7 +54,8 @@ def load_env_file() -> Path | None:
         raise SettingError(f"{FILE_SETTING}: {path} is not UTF-8 text (save it as UTF-8)") from None
     except OSError as exc:
         raise SettingError(f"{FILE_SETTING}: cannot read {path} ({exc.strerror or exc})") from None
-    load_dotenv(stream=io.StringIO(_valid_lines(text, path)), override=False)
+    # interpolate=False: a "${" inside a password or token is kept as typed, not expanded.
+    load_dotenv(stream=io.StringIO(_valid_lines(text, path)), override=False, interpolate=False)
     return path
 
 

@@ -97,6 +97,21 @@ def admin_login(port: int, username: str, password: str) -> httpx.Client:
     return client
 
 
+def start_runbot(
+    env: dict[str, str], port: int, *args: str, stderr: int = subprocess.STDOUT
+) -> subprocess.Popen[str]:
+    """`manage.py runbot --port PORT *args` as a real process, its output on a pipe (stderr merged
+    into it by default)."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "runbot", "--port", str(port), *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+
+
 @contextlib.contextmanager
 def uvicorn_serving(env: dict[str, str], username: str = "streamer") -> Iterator[int]:
     """uvicorn serving the real application on a free port, as the web process does, with a

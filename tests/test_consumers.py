@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +25,7 @@ from chatbridge.runtime import BotRuntime
 from chatbridge.worker import build_worker
 from llm.cascade.results import TierAttempt
 from llm.cascade.service import LLMService
+from tests.browser import chromium_page
 from tests.conftest import disabled_llm
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm_helpers import llm_config, service
@@ -315,7 +315,6 @@ async def test_the_web_chat_says_which_phrase_set_answered(failing_worker: FakeO
 
 # -- the page, in a real browser -------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a-long-test-password-7"
 
 
@@ -356,16 +355,10 @@ def chat_server(local_dir: Path) -> Iterator[tuple[str, FakeOpenAI]]:
 def test_the_web_chat_page_shows_the_phrase_set_timings_and_tiers(
     chat_server: tuple[str, FakeOpenAI],
 ) -> None:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: scripts/test.sh installs Debian's chromium package")
-        pytest.skip("Chromium is not installed (scripts/test.sh installs it)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, model = chat_server
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
-        page = browser.new_page(locale="en-US")  # the assertions are in English
+    with chromium_page(locale="en-US") as page:  # the assertions are in English
         page.goto(url + "/chat/")
         page.fill("#id_username", "streamer")
         page.fill("#id_password", PASSWORD)
@@ -391,4 +384,3 @@ def test_the_web_chat_page_shows_the_phrase_set_timings_and_tiers(
         expect(answered.locator(".badge.intent")).to_have_count(0)
         expect(answered.locator(".detail")).to_contain_text("first token")
         expect(answered.locator(".detail")).to_contain_text("tiers: local answered")
-        browser.close()

@@ -8,10 +8,9 @@ Screenshots land in artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,21 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium_page
 from tests.subprocesses import ROOT, bot_env, free_port, manage, wait_for_port
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "artifacts"
 PASSWORD = "a-long-test-password-9"
 
@@ -81,18 +70,9 @@ def server(local_dir: Path) -> Iterator[DashboardServer]:
 
 @pytest.fixture
 def page(server: DashboardServer) -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: scripts/test.sh installs Debian's chromium package")
-        pytest.skip("Chromium is not installed (scripts/test.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        # A phone-sized window: the dashboard must read there too.
-        page = browser.new_page(viewport={"width": 412, "height": 900}, locale="en-US")
+    # A phone-sized window: the dashboard must read there too.
+    with chromium_page(viewport={"width": 412, "height": 900}, locale="en-US") as page:
         yield page
-        browser.close()
 
 
 def log_in(page, server: DashboardServer) -> None:
@@ -199,72 +179,65 @@ def test_first_boot_outage_pause_and_alert_at_desktop_and_phone_widths(
     server: DashboardServer, width: int
 ) -> None:
     """Screenshots of what a streamer meets: a first boot without LM Studio, an outage, a pause, an alert."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed (scripts/test.sh installs it)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
     receiver = Receiver()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": width, "height": 900}, locale="en-US")
-        try:
-            log_in(page, server)
+    with (
+        contextlib.closing(receiver),
+        chromium_page(viewport={"width": width, "height": 900}, locale="en-US") as page,
+    ):
+        log_in(page, server)
 
-            # A first boot on a fresh install, LM Studio not running, no OpenAI key.
-            server.record(
-                kind="boot",
-                mode="auto",
-                found=False,
-                endpoint="http://localhost:1234/v1",
-                error="ConnectError",
-            )
-            server.record(
-                kind="tier_event", tier="local", state="down", error="ConnectError", detail="at start"
-            )
-            server.record(kind="tier_event", tier="openai", state="not_configured", detail="at start")
-            page.goto(server.url + "/")
-            local = page.locator('[data-state-for="local"]')
-            expect(local).to_have_text("Not detected")
-            expect(local).to_have_class(re.compile(r"\btone-grey\b"))
-            expect(page.locator('[data-advice-for="local"]')).to_contain_text(
-                "LM Studio not detected: start it, or set LLM_MODE=disabled."
-            )
-            expect(page.locator('[data-state-for="openai"]')).to_have_text("Not configured")
-            expect(page.locator(".incident-summary")).to_contain_text("0 incidents")
-            expect(page.locator("table.boots")).to_contain_text("not found")
-            page.screenshot(path=str(ARTIFACTS / f"dashboard-first-boot-{width}.png"), full_page=True)
-            if width < 600:
-                no_horizontal_overflow(page)
+        # A first boot on a fresh install, LM Studio not running, no OpenAI key.
+        server.record(
+            kind="boot",
+            mode="auto",
+            found=False,
+            endpoint="http://localhost:1234/v1",
+            error="ConnectError",
+        )
+        server.record(kind="tier_event", tier="local", state="down", error="ConnectError", detail="at start")
+        server.record(kind="tier_event", tier="openai", state="not_configured", detail="at start")
+        page.goto(server.url + "/")
+        local = page.locator('[data-state-for="local"]')
+        expect(local).to_have_text("Not detected")
+        expect(local).to_have_class(re.compile(r"\btone-grey\b"))
+        expect(page.locator('[data-advice-for="local"]')).to_contain_text(
+            "LM Studio not detected: start it, or set LLM_MODE=disabled."
+        )
+        expect(page.locator('[data-state-for="openai"]')).to_have_text("Not configured")
+        expect(page.locator(".incident-summary")).to_contain_text("0 incidents")
+        expect(page.locator("table.boots")).to_contain_text("not found")
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-first-boot-{width}.png"), full_page=True)
+        if width < 600:
+            no_horizontal_overflow(page)
 
-            # LM Studio started, answered, then failed: that is an outage.
-            server.record(kind="tier_event", tier="local", state="up")
-            server.record(kind="tier_event", tier="local", state="down", error="ReadTimeout")
-            page.goto(server.url + "/")
-            expect(local).to_have_text("Down")
-            expect(local).to_have_class(re.compile(r"\btone-down\b"))
-            expect(page.locator("table.incidents tr.ongoing")).to_contain_text("ReadTimeout")
-            page.screenshot(path=str(ARTIFACTS / f"dashboard-outage-{width}.png"), full_page=True)
-            if width < 600:
-                no_horizontal_overflow(page)
+        # LM Studio started, answered, then failed: that is an outage.
+        server.record(kind="tier_event", tier="local", state="up")
+        server.record(kind="tier_event", tier="local", state="down", error="ReadTimeout")
+        page.goto(server.url + "/")
+        expect(local).to_have_text("Down")
+        expect(local).to_have_class(re.compile(r"\btone-down\b"))
+        expect(page.locator("table.incidents tr.ongoing")).to_contain_text("ReadTimeout")
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-outage-{width}.png"), full_page=True)
+        if width < 600:
+            no_horizontal_overflow(page)
 
-            # Paused from the admin while a game needs the GPU: grey, and the outage is over.
-            server.record(kind="tier_event", tier="local", state="paused", detail="paused from the admin")
-            page.goto(server.url + "/")
-            expect(local).to_have_text("Paused")
-            expect(local).to_have_class(re.compile(r"\btone-grey\b"))
-            expect(page.locator("table.incidents tr.ongoing")).to_have_count(0)
-            page.screenshot(path=str(ARTIFACTS / f"dashboard-pause-{width}.png"), full_page=True)
+        # Paused from the admin while a game needs the GPU: grey, and the outage is over.
+        server.record(kind="tier_event", tier="local", state="paused", detail="paused from the admin")
+        page.goto(server.url + "/")
+        expect(local).to_have_text("Paused")
+        expect(local).to_have_class(re.compile(r"\btone-grey\b"))
+        expect(page.locator("table.incidents tr.ongoing")).to_have_count(0)
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-pause-{width}.png"), full_page=True)
 
-            # A test alert, sent for real to a webhook on 127.0.0.1, is listed.
-            server.record(kind="test_alert", url=receiver.url)
-            assert [body["event"] for body in receiver.received] == ["test"]
-            page.goto(server.url + "/")
-            expect(page.locator("#alerts")).to_contain_text("Sent")
-            page.locator("#alerts").scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / f"dashboard-alert-{width}.png"), full_page=True)
-            if width < 600:
-                no_horizontal_overflow(page)
-        finally:
-            browser.close()
-            receiver.close()
+        # A test alert, sent for real to a webhook on 127.0.0.1, is listed.
+        server.record(kind="test_alert", url=receiver.url)
+        assert [body["event"] for body in receiver.received] == ["test"]
+        page.goto(server.url + "/")
+        expect(page.locator("#alerts")).to_contain_text("Sent")
+        page.locator("#alerts").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-alert-{width}.png"), full_page=True)
+        if width < 600:
+            no_horizontal_overflow(page)

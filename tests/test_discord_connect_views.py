@@ -14,7 +14,7 @@ from django.test import Client
 
 from chatbridge.channel_settings import settings_cache
 from chatbridge.models import ChannelSettings, DiscordBot
-from chatbridge.setup import discord_views
+from chatbridge.setup import discord_api, discord_views
 from serdabot.encryption import PREFIX
 from tests.fakes import fake_discord as dc
 from tests.fakes.fake_discord import FakeDiscord, serving_in_thread
@@ -90,8 +90,9 @@ def test_a_token_is_checked_and_stored_encrypted(fake: FakeDiscord, staff: Clien
     assert "serdabot" in page
 
 
-def test_a_pasted_bot_prefix_is_dropped(fake: FakeDiscord, staff: Client) -> None:
-    save_token(staff, f"Bot {dc.TOKEN}")
+@pytest.mark.parametrize("prefix", ["Bot ", "bot ", "BOT  "])
+def test_a_pasted_bot_prefix_is_dropped(fake: FakeDiscord, staff: Client, prefix: str) -> None:
+    save_token(staff, f"{prefix}{dc.TOKEN}")
 
     assert DiscordBot.objects.get().token == dc.TOKEN
 
@@ -201,6 +202,37 @@ def test_the_servers_channels_are_listed_to_pick(fake: FakeDiscord, staff: Clien
     assert f'id="channel-{dc.CATEGORY}"' not in page  # a category holds no messages
 
 
+def test_a_server_refusing_its_channels_is_noted_and_the_others_still_listed(
+    fake: FakeDiscord, staff: Client
+) -> None:
+    # The bot was kicked from a server between listing the servers and reading its channels.
+    kicked = {"id": "3100", "name": "Serveur quitté", "channels": []}
+    fake.guilds.append(kicked)
+    fake.refuse_channels_of.add("3100")
+    save_token(staff)
+    page = staff.get(URL).content.decode()
+
+    assert 'id="problem"' not in page
+    assert SERVER in page and f'id="channel-{dc.CHANNEL}"' in page
+    assert "Serveur quitté" in page
+    assert page.count("Channels not readable: the bot may no longer be in this server.") == 1
+
+
+def test_a_capped_server_list_says_so(
+    fake: FakeDiscord, staff: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(discord_api, "MAX_GUILDS", 2)
+    fake.guilds.append({"id": "3100", "name": "Le deuxième serveur", "channels": []})
+    save_token(staff)
+    assert 'id="guilds-capped"' not in staff.get(URL).content.decode()  # exactly at the cap
+
+    fake.guilds.append({"id": "3200", "name": "Le troisième serveur", "channels": []})
+    page = staff.get(URL).content.decode()
+
+    assert "Le deuxième serveur" in page and "Le troisième serveur" not in page
+    assert "The bot is in more than 2 servers: only the first 2 are listed." in page
+
+
 def pick(staff: Client, picked: list[str], *, only_listed: bool = True) -> Any:
     shown = {dc.CHANNEL: "general", dc.OTHER_CHANNEL: "off-topic"}
     data: dict[str, Any] = {
@@ -225,6 +257,23 @@ def test_a_picked_channel_becomes_a_joined_row(fake: FakeDiscord, staff: Client)
     assert response.status_code == 302
     assert rows() == {dc.CHANNEL: (True, f"{SERVER} #general", dc.GUILD)}  # no row for the unpicked
     assert DiscordBot.objects.get().only_listed is True
+
+
+def test_a_pick_wins_over_the_adapter_making_the_row_meanwhile(
+    fake: FakeDiscord, staff: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The running adapter sees a message in the channel between the page reading the rows and
+    # inserting the new ones: its row (not joined) is there first, and the insert skips it.
+    insert = ChannelSettings.objects.bulk_create
+
+    def adapter_first(objs: Any, **kwargs: Any) -> Any:
+        settings_cache.remember("discord", dc.CHANNEL, f"{SERVER} #general")
+        return insert(objs, **kwargs)
+
+    monkeypatch.setattr(ChannelSettings.objects, "bulk_create", adapter_first)
+    pick(staff, [dc.CHANNEL])
+
+    assert rows() == {dc.CHANNEL: (True, f"{SERVER} #general", dc.GUILD)}
 
 
 def test_an_unpicked_channel_keeps_its_row_and_settings(fake: FakeDiscord, staff: Client) -> None:

@@ -38,11 +38,11 @@ def write(path: Path, text: str) -> Path:
 def test_it_puts_the_files_variables_into_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scratch: Callable[..., None]
 ) -> None:
-    scratch("SERDABOT_T_PLAIN", "SERDABOT_T_QUOTED", "SERDABOT_T_EXPORTED")
+    scratch("SERDABOT_T_PLAIN", "SERDABOT_T_QUOTED", "SERDABOT_T_EXPORTED", "SERDABOT_T_DOLLAR")
     path = write(
         tmp_path / "settings.env",
         '# a comment\nSERDABOT_T_PLAIN=one\nSERDABOT_T_QUOTED="two words"  # and a comment\n'
-        "export SERDABOT_T_EXPORTED=three\n",
+        "export SERDABOT_T_EXPORTED=three\nSERDABOT_T_DOLLAR=pa${HOME}ss\n",
     )
     monkeypatch.setenv("SERDABOT_ENV_FILE", str(path))
 
@@ -50,6 +50,7 @@ def test_it_puts_the_files_variables_into_the_environment(
     assert os.environ["SERDABOT_T_PLAIN"] == "one"
     assert os.environ["SERDABOT_T_QUOTED"] == "two words"
     assert os.environ["SERDABOT_T_EXPORTED"] == "three"
+    assert os.environ["SERDABOT_T_DOLLAR"] == "pa${HOME}ss"  # a password is kept as typed
 
 
 def test_the_environment_wins_over_the_file(

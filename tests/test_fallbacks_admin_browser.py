@@ -76,3 +76,19 @@ def test_a_long_phrase_wraps_in_the_list_and_the_intent_page(server: DashboardSe
     expect(row.locator(".phrase-preview-reply").first).to_contain_text("@viewer42 https://example.com/")
     page.screenshot(path=str(ARTIFACTS / "phrase-inline-preview.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_an_expired_session_shows_the_error_not_the_login_page(server: DashboardServer, page: Any) -> None:
+    """The preview of a signed-out admin is redirected to the login page, which fetch follows."""
+    from playwright.sync_api import expect
+
+    log_in(page, server)
+    page.goto(server.url + reverse("admin:fallbacks_phrase_add"))
+    page.fill("#id_text", "Bonne soirée à tous !")
+    page.context.clear_cookies(name="sessionid")  # the session ran out; the CSRF cookie stays
+
+    page.click(".phrase-preview-button")
+
+    preview = page.locator(".phrase-preview")
+    expect(preview).to_have_text("The preview could not be loaded. Reload the page and try again.")
+    assert preview.locator("form, input").count() == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from chatbridge.first_run import account_line, address_lines, createsuperuser_command, needs_account
-from tests.subprocesses import ROOT, bot_env, free_port, manage, wait_for_port
+from tests.subprocesses import ROOT, bot_env, free_port, manage, start_runbot, wait_for_port
 
 PAGES = ("/", "/admin/", "/chat/", "/twitch/connect/", "/discord/connect/")
 
@@ -20,11 +19,13 @@ PAGES = ("/", "/admin/", "/chat/", "/twitch/connect/", "/discord/connect/")
 def test_it_lists_every_page_at_the_address_a_browser_opens() -> None:
     lines = address_lines("127.0.0.1", 8123)
 
-    assert [line.split()[-1] for line in lines] == [f"http://127.0.0.1:8123{page}" for page in PAGES]
+    assert [line.split()[-1] for line in lines] == [f"http://localhost:8123{page}" for page in PAGES]
     assert lines[1].startswith("Admin:")
 
 
-@pytest.mark.parametrize(("host", "shown"), [("0.0.0.0", "127.0.0.1"), ("", "127.0.0.1"), ("::", "[::1]")])
+@pytest.mark.parametrize(
+    ("host", "shown"), [("0.0.0.0", "localhost"), ("", "localhost"), ("::", "localhost")]
+)
 def test_every_interface_is_shown_as_this_machine(host: str, shown: str) -> None:
     lines = address_lines(host, 8000)
 
@@ -34,7 +35,8 @@ def test_every_interface_is_shown_as_this_machine(host: str, shown: str) -> None
 
 def test_a_named_host_is_shown_as_given() -> None:
     assert address_lines("192.168.1.20", 8000)[2].endswith(" http://192.168.1.20:8000/chat/")
-    assert address_lines("::1", 8000)[0].endswith(" http://[::1]:8000/")
+    assert address_lines("fd00::20", 8000)[0].endswith(" http://[fd00::20]:8000/")
+    assert address_lines("::1", 8000)[0].endswith(" http://localhost:8000/")  # Twitch's one http name
     assert "every interface" not in " ".join(address_lines("localhost", 8000))
 
 
@@ -103,14 +105,7 @@ def runbot_output(env: dict[str, str], *args: str, check: str = "/admin/login/")
     """Start `runbot --platform web *args` on a free port, GET `check` once it listens, stop it:
     its port and whole output (the addresses are logged before it handles the stop)."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "runbot", "--platform", "web", "--port", str(port), *args],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_runbot(env, port, "--platform", "web", *args)
     try:
         wait_for_port(port, proc=proc)
         assert httpx.get(f"http://127.0.0.1:{port}{check}").status_code == 200
@@ -131,7 +126,7 @@ def test_runbot_prints_the_pages_and_the_account_to_create(local_dir: Path) -> N
     port, output = runbot_output(bot_env(local_dir), "--host", "0.0.0.0")
 
     for page in PAGES:
-        assert f" http://127.0.0.1:{port}{page}\n" in output, output
+        assert f" http://localhost:{port}{page}\n" in output, output
     assert "http://0.0.0.0" not in output
     assert f"{expected_python()} manage.py createsuperuser" in output
     assert "Traceback" not in output
@@ -144,5 +139,5 @@ def test_with_a_staff_account_it_does_not_ask_for_one(local_dir: Path) -> None:
 
     port, output = runbot_output(env)
 
-    assert f"Connect Discord: http://127.0.0.1:{port}/discord/connect/" in output, output
+    assert f"Connect Discord: http://localhost:{port}/discord/connect/" in output, output
     assert "createsuperuser" not in output

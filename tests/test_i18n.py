@@ -341,3 +341,13 @@ def test_both_languages_have_the_same_messages(domain: str) -> None:
         return {(e.context, e.msgid) for e in read_po(LOCALE / language / "LC_MESSAGES" / f"{domain}.po")}
 
     assert ids("fr") == ids("en")
+
+
+def test_after_a_form_posted_back_the_switch_returns_to_the_page_it_came_from(staff: Client) -> None:
+    # A refused Twitch application form is rendered at its POST-only URL.
+    page = staff.post(
+        "/twitch/app/", {"client_id": "x" * 300}, HTTP_REFERER="http://testserver/twitch/connect/"
+    ).content.decode()
+    form = re.search(r'<form action="/i18n/setlang/".*?</form>', page, re.S)
+    assert form is not None
+    assert 'name="next" type="hidden" value="http://testserver/twitch/connect/"' in form.group(0)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.subprocesses import ROOT, admin_login, bot_env, free_port, manage, wait_for_port
+from tests.subprocesses import ROOT, admin_login, bot_env, free_port, manage, start_runbot, wait_for_port
 
 PASSWORD = "a-long-test-password-42"
 
@@ -28,14 +28,7 @@ def runbot(local_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     )
     assert created.returncode == 0, created.stderr
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "runbot", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_runbot(env, port)
     try:
         wait_for_port(port, proc=proc)
         yield proc, port

@@ -10,9 +10,7 @@ Screenshots land in artifacts/.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import chromium_page
 from tests.fakes.fake_twitch import (
     BOT_ID,
     BOT_LOGIN,
@@ -31,8 +30,8 @@ from tests.fakes.fake_twitch import (
     chat_message,
     serving_in_thread,
 )
-from tests.subprocesses import ROOT, bot_env, free_port, manage, wait_for_port
-from tests.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from tests.subprocesses import bot_env, free_port, manage, start_runbot, wait_for_port
+from tests.test_dashboard_browser import ARTIFACTS, PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -64,42 +63,26 @@ def bot(local_dir: Path, fake: FakeTwitch) -> Iterator[str]:
     made = manage(env, "createsuperuser", "--noinput", "--username", "streamer", "--email", "s@example.com")
     assert made.returncode == 0, made.stderr
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "runbot", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_runbot(env, port)
     try:
         wait_for_port(port, proc=proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         try:
-            _, errors = proc.communicate(timeout=20)
+            output, _ = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            _, errors = proc.communicate()
+            output, _ = proc.communicate()
         # Whatever the bot logged, no secret of the setup is in it.
         for secret in (CLIENT_SECRET, *fake.user_tokens, *fake.refresh_tokens):
-            assert secret not in errors
+            assert secret not in output
 
 
 @pytest.fixture
 def page(bot: str) -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: scripts/test.sh installs Debian's chromium package")
-        pytest.skip("Chromium is not installed (scripts/test.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(locale="fr-FR")
+    with chromium_page(locale="fr-FR") as page:
         yield page
-        browser.close()
 
 
 def chat_subscribed(fake: FakeTwitch, broadcaster_id: str) -> bool:

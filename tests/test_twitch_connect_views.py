@@ -372,3 +372,21 @@ def test_a_secret_stored_with_another_key_is_asked_for_again(staff: Client, app:
     assert response.context["secret"] == "unreadable"
     assert response.context["can_authorize"] is False
     assert 'name="client_secret"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [
+        ("127.0.0.1:8000", "http://localhost:8000/twitch/connect/"),
+        ("localhost:8000", ""),
+        ("bot.example", ""),
+    ],
+)
+def test_an_http_page_away_from_localhost_says_where_twitch_accepts_it(
+    fake: FakeTwitch, staff: Client, settings: Any, host: str, warned: str
+) -> None:
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "bot.example"]
+    secure = host == "bot.example"
+    response = staff.get(reverse("twitch-connect"), HTTP_HOST=host, secure=secure)
+    assert response.context["redirect_warning"] == warned
+    assert ('id="redirect-warning"' in response.content.decode()) is bool(warned)

@@ -67,3 +67,39 @@ def test_a_forbidden_port_names_an_open_one_above_1023() -> None:
 
     assert message.startswith("Port 80 is not open to this user on this machine. Start with --port ")
     assert int(message.rsplit("--port ", 1)[1].rstrip(".")) >= 1024
+
+
+def test_an_address_this_machine_cannot_use_is_skipped(
+    taken: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--host localhost` with ::1 in /etc/hosts: IPv6 disabled in the kernel (no such family)
+    # or no such address (EADDRNOTAVAIL). asyncio's create_server skips both; so must we.
+    port = taken.getsockname()[1]
+    taken.close()
+    no_such_family = 9999
+
+    def localhost(host: object, port: int, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 0, "", ("127.0.0.1", port)),
+            (no_such_family, socket.SOCK_STREAM, 0, "", ("nowhere", port)),
+            (socket.AF_INET6, socket.SOCK_STREAM, 0, "", ("2001:db8::1", port, 0, 0)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", localhost)
+
+    sockets = listen_sockets("localhost", port)
+    try:
+        assert [s.getsockname() for s in sockets] == [("127.0.0.1", port)]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_no_usable_address_at_all_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def only_unusable(host: object, port: int, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 0, "", ("2001:db8::1", port, 0, 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", only_unusable)
+
+    with pytest.raises(PortUnavailable, match=r"Check --host and --port\.$"):
+        listen_sockets("localhost", 8000)

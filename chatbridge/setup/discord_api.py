@@ -8,11 +8,14 @@ test double. Errors are `DiscordError`s whose message can be shown as is: never 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from django.utils.translation import gettext as _
+
+log = logging.getLogger("chatbridge.setup")
 
 TIMEOUT = 10.0
 # Application flags (GET /applications/@me): the privileged Message Content intent, as
@@ -37,6 +40,14 @@ class DiscordUnreachable(DiscordError):
     pass
 
 
+class DiscordRefused(DiscordError):
+    """An HTTP error other than a refused token or a rate limit: 403, 404, 5xx."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True, slots=True)
 class BotIdentity:
     application_id: str
@@ -56,6 +67,15 @@ class Guild:
     id: str
     name: str
     channels: tuple[Channel, ...]
+    # Off when Discord refused the server's channels (the bot was removed from it meanwhile,
+    # or lost View Channels): the server is still shown, with a note.
+    readable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Servers:
+    guilds: tuple[Guild, ...]
+    capped: bool  # the bot is in more than MAX_GUILDS servers: the others are not listed
 
 
 def _get(api_url: str, token: str, path: str) -> Any:
@@ -77,9 +97,10 @@ def _get(api_url: str, token: str, path: str) -> Any:
     if response.status_code == 429:
         raise DiscordError(_("Discord asks to slow down. Try again in a minute."))
     if response.status_code >= 400:
-        raise DiscordError(
+        raise DiscordRefused(
             _("Discord answered with an error (HTTP %(status)s). Try again later.")
-            % {"status": response.status_code}
+            % {"status": response.status_code},
+            response.status_code,
         )
     try:
         return response.json()
@@ -99,7 +120,7 @@ def identify(api_url: str, token: str) -> BotIdentity:
     )
 
 
-def guilds(api_url: str, token: str) -> list[Guild]:
+def guilds(api_url: str, token: str) -> Servers:
     """The servers the bot is in, each with the channels it could answer in."""
     try:
         return _guilds(api_url, token)
@@ -107,23 +128,29 @@ def guilds(api_url: str, token: str) -> list[Guild]:
         raise DiscordError(_("Discord's answer could not be read. Try again later.")) from None
 
 
-def _guilds(api_url: str, token: str) -> list[Guild]:
+def _guilds(api_url: str, token: str) -> Servers:
+    listed = _get(api_url, token, "/users/@me/guilds")
     found = []
-    for guild in _get(api_url, token, "/users/@me/guilds")[:MAX_GUILDS]:
-        channels = [
-            c
-            for c in _get(api_url, token, f"/guilds/{guild['id']}/channels")
-            if c.get("type") in CHANNEL_KINDS
-        ]
+    for guild in listed[:MAX_GUILDS]:
+        name = str(guild.get("name") or guild["id"])
+        try:
+            answer = _get(api_url, token, f"/guilds/{guild['id']}/channels")
+        except DiscordRefused as exc:
+            # One server refusing must not hide the others. A refused token, a rate limit or
+            # Discord out of reach would refuse them all: those still stop the whole list.
+            log.warning("Discord: channels of server %s not readable (HTTP %s)", guild["id"], exc.status)
+            found.append(Guild(id=str(guild["id"]), name=name, channels=(), readable=False))
+            continue
+        channels = [c for c in answer if c.get("type") in CHANNEL_KINDS]
         channels.sort(key=lambda c: (c.get("position", 0), int(c["id"])))
         found.append(
             Guild(
                 id=str(guild["id"]),
-                name=str(guild.get("name") or guild["id"]),
+                name=name,
                 channels=tuple(
                     Channel(str(c["id"]), str(c.get("name") or c["id"]), CHANNEL_KINDS[c["type"]])
                     for c in channels
                 ),
             )
         )
-    return found
+    return Servers(tuple(found), capped=len(listed) > MAX_GUILDS)

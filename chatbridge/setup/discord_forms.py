@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 # A bot token is three dot-separated parts of URL-safe base64; no spaces.
 TOKEN = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+){2}")
 SNOWFLAKE = re.compile(r"[0-9]{1,20}")
+BOT_PREFIX = re.compile(r"^bot\s+", re.IGNORECASE)
 
 
 class DiscordTokenForm(forms.Form):
@@ -24,8 +25,8 @@ class DiscordTokenForm(forms.Form):
 
     def clean_token(self) -> str:
         value: str = self.cleaned_data["token"]
-        # "Bot xxx" as in an Authorization header, pasted whole.
-        value = value.removeprefix("Bot ").strip()
+        # "Bot xxx" as in an Authorization header, pasted whole (in whatever case).
+        value = BOT_PREFIX.sub("", value, count=1)
         if not TOKEN.fullmatch(value):
             # Not the value: a message holding part of a secret would be one more place it shows.
             raise forms.ValidationError(

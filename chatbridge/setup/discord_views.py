@@ -93,14 +93,14 @@ def _page(request: HttpRequest, token_form: DiscordTokenForm, status: int = 200)
             bot = _store_identity(discord_api.identify(env.api_url, token))
         except DiscordError as exc:
             problem = str(exc)
-    guilds: list[Guild] = []
+    servers = discord_api.Servers(guilds=(), capped=False)
     if token and not problem:
         try:
-            guilds = discord_api.guilds(env.api_url, token)
+            servers = discord_api.guilds(env.api_url, token)
         except DiscordError as exc:
             problem = str(exc)
     rows = {r.channel: r for r in ChannelSettings.objects.filter(platform=Platform.DISCORD)}
-    listed = [(guild, _pickables(guild, rows)) for guild in guilds]
+    listed = [(guild, _pickables(guild, rows)) for guild in servers.guilds]
     shown = {p.id for _guild, pickables in listed for p in pickables}
     # Rows of channels Discord did not list (the bot left, the channel went, or Discord is
     # unreachable): still there, still switchable.
@@ -125,6 +125,8 @@ def _page(request: HttpRequest, token_form: DiscordTokenForm, status: int = 200)
         "intent_asked": discord_config().message_content,
         "only_listed": bot.only_listed,
         "guilds": listed,
+        "guilds_capped": servers.capped,
+        "max_guilds": discord_api.MAX_GUILDS,
         "others": others,
         "has_token": bool(token),
     }
@@ -262,9 +264,8 @@ def _apply_picks(shown: dict[str, tuple[str, str]], picked: set[str]) -> None:
     new = []
     for channel, (guild_id, name) in shown.items():
         row = rows.get(channel)
-        joined = channel in picked
         if row is None:
-            if joined:  # an unpicked channel needs no row
+            if channel in picked:  # an unpicked channel needs no row
                 new.append(
                     ChannelSettings(
                         platform=Platform.DISCORD, channel=channel, label=name, guild_id=guild_id, joined=True
@@ -272,8 +273,6 @@ def _apply_picks(shown: dict[str, tuple[str, str]], picked: set[str]) -> None:
                 )
             continue
         changes: dict[str, Any] = {}
-        if row.joined != joined:
-            changes["joined"] = joined
         if guild_id and row.guild_id != guild_id:
             changes["guild_id"] = guild_id
         if name and row.label != name:
@@ -281,6 +280,16 @@ def _apply_picks(shown: dict[str, tuple[str, str]], picked: set[str]) -> None:
         if changes:
             ChannelSettings.objects.filter(pk=row.pk).update(**changes, updated=timezone.now())
     ChannelSettings.objects.bulk_create(new, ignore_conflicts=True)
+    # Set after the insert, on whatever row is there now: the adapter may have made a channel's
+    # row (not joined, no server) between the read above and the insert, which then skips it.
+    discord = ChannelSettings.objects.filter(platform=Platform.DISCORD)
+    for row in new:
+        if row.guild_id:
+            discord.filter(channel=row.channel, guild_id="").update(guild_id=row.guild_id)
+    discord.filter(channel__in=picked, joined=False).update(joined=True, updated=timezone.now())
+    discord.filter(channel__in=shown.keys() - picked, joined=True).update(
+        joined=False, updated=timezone.now()
+    )
 
 
 def _announce() -> None:

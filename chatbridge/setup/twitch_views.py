@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.request import split_domain_port
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -68,6 +69,7 @@ def _page(
         "secret": secret,
         "can_authorize": bool(config.client_id and config.client_secret),
         "redirect_url": _redirect_uri(request),
+        "redirect_warning": _localhost_instead(request),
         "bot": status_of_bot,
         "bot_state": status_of_bot.state.value,
         # TWITCH_BOT_ID wins over the account connected here: say so when they differ.
@@ -214,6 +216,15 @@ def remove_channel(request: HttpRequest, pk: int) -> HttpResponse:
 def _app_form() -> TwitchAppForm:
     env = TwitchConfig.from_env()
     return TwitchAppForm(env_client_id=bool(env.client_id), env_client_secret=bool(env.client_secret))
+
+
+def _localhost_instead(request: HttpRequest) -> str:
+    """This page at localhost, when it is open over http at another name (127.0.0.1, a LAN
+    address): Twitch refuses an http redirect URL anywhere but localhost. "" otherwise."""
+    domain, port = split_domain_port(request.get_host())
+    if request.is_secure() or domain == "localhost":
+        return ""
+    return f"http://localhost{':' + port if port else ''}{reverse('twitch-connect')}"
 
 
 def _redirect_uri(request: HttpRequest) -> str:

@@ -44,7 +44,9 @@
         headers: {"X-CSRFToken": csrfToken(button)},
         credentials: "same-origin",
       });
-      if (!response.ok) {
+      // An expired session answers with a redirect to the admin's login page, which fetch
+      // follows: its 200 is a whole page, not a preview.
+      if (!response.ok || response.redirected) {
         throw new Error(String(response.status));
       }
       output.innerHTML = await response.text();  // the server escaped the phrase

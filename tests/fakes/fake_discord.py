@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from chatbridge.config import DiscordConfig
+from tests.fakes.threaded import in_thread
 
 TOKEN = "fake.discord.token-9f3e"
 BOT = {
@@ -247,6 +246,7 @@ class FakeDiscord:
         # Application command bulk overwrites: (server id, or None for global; the commands).
         self.command_syncs: list[tuple[str | None, list[dict[str, Any]]]] = []
         self.refuse_sync_to: set[str] = set()  # servers answering 403 Missing Access
+        self.refuse_channels_of: set[str] = set()  # servers whose channel list answers 403
         # GET /applications/@me's flags: the Message Content intent on in the portal.
         self.application_flags = GATEWAY_MESSAGE_CONTENT
         self.guilds = [guild_create()]  # the servers the bot is in (GET /users/@me/guilds)
@@ -401,7 +401,7 @@ class FakeDiscord:
         if not self._authorized(request):
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         guild = next((g for g in self.guilds if g["id"] == request.match_info["guild"]), None)
-        if guild is None:
+        if guild is None or guild["id"] in self.refuse_channels_of:
             return _json({"message": "Missing Access", "code": 50001}, status=403)
         extra = [
             {"id": CATEGORY, "type": 4, "name": "Salons", "position": 0, "guild_id": guild["id"]},
@@ -555,20 +555,7 @@ class FakeDiscord:
         return socket
 
 
-@contextmanager
-def serving_in_thread(**options: Any) -> Iterator[FakeDiscord]:
-    """A FakeDiscord on its own event loop in a background thread, for sync code (views)
-    that calls it with blocking HTTP."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-discord", daemon=True)
-    thread.start()
-    try:
-        fake = asyncio.run_coroutine_threadsafe(FakeDiscord(**options).start(), loop).result(10)
-        try:
-            yield fake
-        finally:
-            asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+def serving_in_thread(**options: Any) -> AbstractContextManager[FakeDiscord]:
+    """A FakeDiscord on its own event loop in a background thread, for sync code (views,
+    management commands) that calls it with blocking HTTP."""
+    return in_thread(FakeDiscord(**options), "fake-discord")

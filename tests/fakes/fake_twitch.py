@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from aiohttp import WSMsgType, web
 from yarl import URL
 
 from chatbridge.config import TwitchConfig
+from tests.fakes.threaded import in_thread
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret-3d9f"
@@ -702,20 +702,7 @@ class FakeTwitch:
             )
 
 
-@contextmanager
-def serving_in_thread(**options: Any) -> Iterator[FakeTwitch]:
+def serving_in_thread(**options: Any) -> AbstractContextManager[FakeTwitch]:
     """A FakeTwitch on its own event loop in a background thread, for sync code (views,
     management commands) that calls it with blocking HTTP."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-twitch", daemon=True)
-    thread.start()
-    try:
-        fake = asyncio.run_coroutine_threadsafe(FakeTwitch(**options).start(), loop).result(10)
-        try:
-            yield fake
-        finally:
-            asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    return in_thread(FakeTwitch(**options), "fake-twitch")
