@@ -93,3 +93,14 @@ def fresh_moderation_caches() -> Iterator[None]:
     settings_cache.clear()
     BlockedTerm.objects.all().delete()
     blocked_terms.load()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `own_processes` the tests that only start processes on a database and layer of their
+    own (the `local_dir` fixture: tests/subprocesses.py bot_env drops DATABASE_URL and
+    REDIS_URL), touching none in this process: they run the same whatever the environment
+    says, so CI's PostgreSQL + Redis pass skips them (.ci/run)."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "local_dir" in fixtures and item.get_closest_marker("django_db") is None and "db" not in fixtures:
+            item.add_marker(pytest.mark.own_processes)
