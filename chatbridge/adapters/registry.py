@@ -39,9 +39,10 @@ class PlatformSetup:
 
     platform: str
     configured: bool
-    # A change restarts a running adapter (another application, bot account or token).
+    # Another application, bot account or token (never the secrets themselves: a digest).
     credentials: str = ""
-    # A change also restarts a failed one (the bot account connected again: a new token).
+    # The credentials and the last connection from the setup page: a change restarts the
+    # adapter, running or failed.
     revision: str = ""
     # Why it is not configured, when something was set but not enough ("" otherwise).
     problem: str = ""

@@ -138,13 +138,15 @@ class SetupWatch:
                 if self._looked:  # at start, the adapter's own lines say enough
                     log.info("%s is configured: starting its adapter", platform.capitalize())
                 await self._start(platform, setup)
-            elif current.setup.credentials != setup.credentials:
-                log.info("%s credentials changed: restarting its adapter", platform.capitalize())
-                await cancel_and_wait([current.task])
-                await self._start(platform, setup)
             elif current.setup.revision != setup.revision:
-                # The bot account connected again from the setup page: its new token, now.
-                log.info("%s connected again: restarting its adapter", platform.capitalize())
+                # The revision covers the credentials (registry.read_setup): another application,
+                # account or token, or the bot account connected again from the setup page.
+                why = (
+                    "credentials changed"
+                    if current.setup.credentials != setup.credentials
+                    else "connected again"
+                )
+                log.info("%s %s: restarting its adapter", platform.capitalize(), why)
                 await cancel_and_wait([current.task])
                 await self._start(platform, setup)
             elif current.failed and platform in noticed:

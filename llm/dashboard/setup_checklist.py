@@ -1,7 +1,8 @@
 """The dashboard's setup checklist: what a new install still needs before chat gets answers.
 
 Each step is read from what the bot already stores (accounts, the Twitch and Discord
-settings, the LLM states, the history); nothing here writes. The list is complete, and
+settings, the LLM states, the history); the only write is chatbridge.stored_config's
+one-time copy of DISCORD_CHANNELS into rows. The list is complete, and
 hidden, once an account exists, one platform is connected and one reply went out there.
 """
 
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
-from chatbridge.config import DiscordConfig, TwitchConfig
+from chatbridge.config import TwitchConfig
 from chatbridge.first_run import path_of
-from chatbridge.models import AdapterState, ChannelSettings, DiscordBot, Platform, TwitchApp, TwitchToken
+from chatbridge.models import AdapterState, ChannelSettings, Platform, TwitchApp, TwitchToken
+from chatbridge.stored_config import discord_config
 from llm.dashboard.stats import TierState, current_states
 from llm.history.scopes import scopes
 from llm.models import CascadeCall, Tier
@@ -120,10 +122,7 @@ def twitch_step(todo: str, *, optional: bool) -> Step:
 
 
 def discord_connected() -> bool:
-    if DiscordConfig.from_env().configured:
-        return True
-    bot = DiscordBot.objects.filter(pk=1).first()
-    return bot is not None and bool(bot.token)  # an Unreadable token is empty
+    return discord_config().configured  # an Unreadable stored token is empty: not connected
 
 
 def discord_step(done: bool, *, optional: bool) -> Step:
